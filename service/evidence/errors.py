@@ -30,3 +30,7 @@ class InvalidCheckpointError(EvidenceError):
 
 class InconsistentCheckpointsError(EvidenceError):
     """Two checkpoints are not proven to be views of the same append-only log."""
+
+
+class InvalidPublicKeyError(EvidenceError):
+    """A public key given for verification is not a PEM Ed25519 key."""

@@ -1,0 +1,49 @@
+"""The FastAPI application, wired explicitly from settings. No work at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from service import problems
+from service.auditlog.api import router as log_router
+from service.auth.api import router as token_router
+from service.auth.ratelimit import RateLimiter
+from service.config import Settings
+from service.db import make_engine, make_sessionmaker
+from service.health import router as health_router
+from service.metrics import Metrics
+from service.middleware import RequestContext
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    settings = settings or Settings()
+    engine = engine or make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Custody",
+        version="0.1.0",
+        summary="Tamper-evident audit log and incident response for AI systems",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.metrics = Metrics()
+    app.state.limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
+    app.state.ingest_limiter = RateLimiter(per_minute=settings.ingest_rate_limit_per_minute)
+    app.state.failure_limiter = RateLimiter(per_minute=30, burst=10)
+
+    problems.install(app)
+    app.add_middleware(RequestContext)
+    for router in (health_router, log_router, token_router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,1 @@
+"""The append-only, hash-chained event log: ingest, storage, reads and verification."""

@@ -1,0 +1,201 @@
+"""Appending to the chain: one head lock per request, then one batched insert."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import insert, select, text, tuple_, update
+from sqlalchemy.orm import Session
+
+from service.auditlog.models import LogHead, LogPayload, LogRecord
+from service.auditlog.prepare import Prepared, payload_body
+from service.auditlog.record import (
+    RECORD_VERSION,
+    chain_hash,
+    format_time,
+    payload_digest,
+)
+from service.auditlog.schemas import ItemError, Outcome
+
+_LOOKUP_CHUNK = 500
+
+
+@dataclass
+class Appended:
+    accepted: int = 0
+    duplicates: int = 0
+    conflicts: list[ItemError] = field(default_factory=list)
+    first_seq: int | None = None
+    last_seq: int | None = None
+    head_seq: int = 0
+    head_hash: str = ""
+    seqs: list[int] = field(default_factory=list)
+
+
+def lock_head(session: Session) -> tuple[int, str]:
+    """Take the chain-head lock for the rest of the transaction and return the head.
+
+    An UPDATE is the first statement, so SQLite takes its write lock right away and
+    PostgreSQL a row lock that concurrent appenders queue behind.
+    """
+    row = session.execute(
+        text("UPDATE log_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
+    ).one()
+    return int(row.seq), str(row.hash)
+
+
+def read_head(session: Session) -> tuple[int, str]:
+    row = session.execute(select(LogHead.seq, LogHead.hash).where(LogHead.id == 1)).one()
+    return int(row.seq), str(row.hash)
+
+
+def _existing(
+    session: Session, keys: list[tuple[str, str | None]]
+) -> dict[tuple[str, str | None], str]:
+    found: dict[tuple[str, str | None], str] = {}
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        chunk = keys[start : start + _LOOKUP_CHUNK]
+        rows = session.execute(
+            select(LogRecord.source, LogRecord.event_id, LogRecord.content_hash).where(
+                tuple_(LogRecord.source, LogRecord.event_id).in_(chunk)
+            )
+        )
+        for source, event_id, content_hash in rows:
+            found[(source, event_id)] = content_hash
+    return found
+
+
+def append(*, session: Session, events: list[Prepared]) -> Appended:
+    """Chain and insert `events`, skipping duplicates and reporting conflicts.
+
+    The caller decides what a conflict means (409 when atomic) and owns the commit.
+    """
+    head_seq, head_hash = lock_head(session)
+    result = Appended(head_seq=head_seq, head_hash=head_hash)
+    keys = [(e.source, e.event_id) for e in events if e.event_id is not None]
+    seen = _existing(session, keys) if keys else {}
+
+    fresh: list[Prepared] = []
+    for event in events:
+        if event.event_id is not None:
+            key = (event.source, event.event_id)
+            known = seen.get(key)
+            if known == event.content_hash:
+                result.duplicates += 1
+                continue
+            if known is not None:
+                result.conflicts.append(
+                    ItemError(
+                        index=event.index,
+                        field="id",
+                        message=f"id {event.event_id!r} of source {event.source!r} was "
+                        "already stored with different content",
+                    )
+                )
+                continue
+            seen[key] = event.content_hash
+        fresh.append(event)
+    if result.conflicts or not fresh:
+        return result
+
+    received_at = format_time(datetime.now(UTC))
+    salts = os.urandom(16 * len(fresh))
+    records: list[dict[str, Any]] = []
+    payloads: list[dict[str, Any]] = []
+    seq, prev = head_seq, head_hash
+    for i, event in enumerate(fresh):
+        seq += 1
+        salt = salts[16 * i : 16 * i + 16]
+        digest = payload_digest(salt, event.body)
+        record = {
+            "v": RECORD_VERSION,
+            "seq": seq,
+            "received_at": received_at,
+            "id": event.event_id,
+            "time": event.time,
+            "source": event.source,
+            "action": event.action,
+            "outcome": event.outcome,
+            "actor": event.actor,
+            "resource": event.resource,
+            "request_id": event.request_id,
+            "payload_digest": digest,
+            "prev_hash": prev,
+        }
+        prev = chain_hash(prev, record)
+        actor = event.actor or {}
+        resource = event.resource or {}
+        records.append(
+            {
+                "seq": seq,
+                "received_at": received_at,
+                "event_id": event.event_id,
+                "time": event.time,
+                "source": event.source,
+                "action": event.action,
+                "outcome": event.outcome,
+                "actor_type": actor.get("type"),
+                "actor_id": actor.get("id"),
+                "actor_ip": actor.get("ip"),
+                "actor_user_agent": actor.get("user_agent"),
+                "resource_type": resource.get("type"),
+                "resource_id": resource.get("id"),
+                "resource_version": resource.get("version"),
+                "request_id": event.request_id,
+                "payload_digest": digest,
+                "prev_hash": record["prev_hash"],
+                "hash": prev,
+                "content_hash": event.content_hash,
+            }
+        )
+        payloads.append({"seq": seq, "salt": salt.hex(), "body": event.body.decode()})
+
+    session.execute(insert(LogRecord), records)
+    session.execute(insert(LogPayload), payloads)
+    session.execute(update(LogHead).where(LogHead.id == 1).values(seq=seq, hash=prev))
+    result.accepted = len(fresh)
+    result.first_seq, result.last_seq = head_seq + 1, seq
+    result.head_seq, result.head_hash = seq, prev
+    result.seqs = list(range(head_seq + 1, seq + 1))
+    return result
+
+
+def record_internal(
+    *,
+    session: Session,
+    action: str,
+    actor: dict[str, str] | None = None,
+    resource: dict[str, str] | None = None,
+    attributes: dict[str, Any] | None = None,
+    outcome: Outcome = Outcome.success,
+    request_id: str | None = None,
+) -> int:
+    """Append one event of Custody's own (`source: custody`) and return its seq.
+
+    Used for the chain of custody: token changes, audited reads, incident changes. It
+    joins the caller's transaction, so the change and its log record commit together.
+    """
+    body = payload_body(attributes, None)
+    time = format_time(datetime.now(UTC))
+    core = orjson.dumps([None, time, "custody", action, outcome.value, actor, resource, request_id])
+    event = Prepared(
+        index=0,
+        event_id=None,
+        time=time,
+        source="custody",
+        action=action,
+        outcome=outcome.value,
+        actor=actor,
+        resource=resource,
+        request_id=request_id,
+        body=body,
+        content_hash=hashlib.sha256(core + b"\n" + body).hexdigest(),
+    )
+    appended = append(session=session, events=[event])
+    assert appended.last_seq is not None  # an event without an id is never a duplicate
+    return appended.last_seq

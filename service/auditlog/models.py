@@ -1,0 +1,71 @@
+"""Tables of the log. `log_records` is append-only: database triggers refuse UPDATE/DELETE."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base
+
+
+class LogRecord(Base):
+    """One chained record. Columns hold exactly the fields that are hashed (see record.py)."""
+
+    __tablename__ = "log_records"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    received_at: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str | None] = mapped_column(String(256))
+    # Fixed-width UTC text (YYYY-MM-DDTHH:MM:SS.ffffffZ): sorts chronologically as text on
+    # both databases and is hashed exactly as stored.
+    time: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(16))
+    actor_type: Mapped[str | None] = mapped_column(String(512))
+    actor_id: Mapped[str | None] = mapped_column(String(512))
+    actor_ip: Mapped[str | None] = mapped_column(String(128))
+    actor_user_agent: Mapped[str | None] = mapped_column(String(1024))
+    resource_type: Mapped[str | None] = mapped_column(String(512))
+    resource_id: Mapped[str | None] = mapped_column(String(512))
+    resource_version: Mapped[str | None] = mapped_column(String(512))
+    request_id: Mapped[str | None] = mapped_column(String(256))
+    payload_digest: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    # Not hashed: lets a retried event be recognised as identical without the payload.
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("source", "event_id"),
+        Index("ix_log_records_actor_seq", "actor_id", "seq"),
+        Index("ix_log_records_resource_seq", "resource_type", "resource_id", "seq"),
+        Index("ix_log_records_action_seq", "action", "seq"),
+        Index("ix_log_records_time", "time"),
+    )
+
+
+class LogPayload(Base):
+    """The erasable part of a record (attributes, raw) with its salt.
+
+    The record carries SHA-256(salt || body) only, so deleting this row (erasure) keeps
+    the chain valid while making the content unrecoverable.
+    """
+
+    __tablename__ = "log_payloads"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("log_records.seq"), primary_key=True, autoincrement=False
+    )
+    salt: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class LogHead(Base):
+    """A single row (id=1) holding the chain head; locking it serializes appends."""
+
+    __tablename__ = "log_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,118 @@
+"""From a validated event to what is stored: normalized fields and the payload body."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from service.auditlog.canonical import NotIJSON, canonical_json
+from service.auditlog.record import format_time
+from service.auditlog.schemas import EventIn, ItemError
+
+
+@dataclass(slots=True)
+class Prepared:
+    """An event ready to be chained; `index` is its position in the request."""
+
+    index: int
+    event_id: str | None
+    time: str
+    source: str
+    action: str
+    outcome: str
+    actor: dict[str, str] | None
+    resource: dict[str, str] | None
+    request_id: str | None
+    body: bytes
+    content_hash: str
+
+
+@dataclass(slots=True)
+class Limits:
+    max_attributes_bytes: int
+    max_raw_bytes: int
+
+
+class SourceForbidden(ItemError):
+    """An item naming a source its ingest token is not bound to."""
+
+
+def payload_body(attributes: Any, raw: Any, limits: Limits | None = None) -> bytes:
+    """JCS of {"attributes": ..., "raw": ...}, checking I-JSON and size limits."""
+    attrs = canonical_json(attributes if attributes is not None else {}, "attributes")
+    raw_bytes = canonical_json(raw, "raw")
+    if limits is not None:
+        if len(attrs) > limits.max_attributes_bytes:
+            raise NotIJSON(
+                "attributes", f"larger than {limits.max_attributes_bytes} bytes ({len(attrs)})"
+            )
+        if len(raw_bytes) > limits.max_raw_bytes:
+            raise NotIJSON("raw", f"larger than {limits.max_raw_bytes} bytes ({len(raw_bytes)})")
+    # Keys in JCS order ("attributes" < "raw"), so the concatenation is itself JCS.
+    return b'{"attributes":' + attrs + b',"raw":' + raw_bytes + b"}"
+
+
+def _compact(model: Any) -> dict[str, str] | None:
+    if model is None:
+        return None
+    data = {k: v for k, v in model.__dict__.items() if v is not None}
+    return data or None
+
+
+def prepare(
+    *,
+    index: int,
+    event: EventIn,
+    limits: Limits,
+    bound_source: str | None = None,
+) -> Prepared | ItemError:
+    source = event.source
+    if bound_source is not None:
+        if source is None:
+            source = bound_source
+        elif source != bound_source:
+            return SourceForbidden(
+                index=index,
+                field="source",
+                message=f"this token may only write events of source {bound_source!r}",
+            )
+    if source is None:
+        return ItemError(index=index, field="source", message="Field required")
+    try:
+        body = payload_body(event.attributes, event.raw, limits)
+    except NotIJSON as exc:
+        return ItemError(index=index, field=exc.path.removeprefix("$."), message=exc.message)
+    if event.time.year < 1000:
+        return ItemError(index=index, field="time", message="year must be 1000 or later")
+    actor = _compact(event.actor)
+    resource = _compact(event.resource)
+    time = format_time(event.time)
+    core = orjson.dumps(
+        [
+            event.id,
+            time,
+            source,
+            event.action,
+            event.outcome.value,
+            actor,
+            resource,
+            event.request_id,
+        ],
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return Prepared(
+        index=index,
+        event_id=event.id,
+        time=time,
+        source=source,
+        action=event.action,
+        outcome=event.outcome.value,
+        actor=actor,
+        resource=resource,
+        request_id=event.request_id,
+        body=body,
+        content_hash=hashlib.sha256(core + b"\n" + body).hexdigest(),
+    )

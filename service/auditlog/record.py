@@ -1,0 +1,62 @@
+"""The record format that is hashed into the chain. Changing it breaks existing chains.
+
+record = {"v", "seq", "received_at", "id", "time", "source", "action", "outcome",
+          "actor", "resource", "request_id", "payload_digest", "prev_hash"}
+hash   = SHA-256(bytes(prev_hash) || JCS(record))
+payload_digest = SHA-256(salt || JCS({"attributes": ..., "raw": ...}))
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from service.auditlog.canonical import canonical_record
+
+RECORD_VERSION = 1
+
+
+def format_time(value: datetime) -> str:
+    """Fixed-width UTC text, so that text order is time order on every database."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def chain_hash(prev_hash: str, record: dict[str, Any]) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_hash) + canonical_record(record)).hexdigest()
+
+
+def payload_digest(salt: bytes, body: bytes) -> str:
+    return hashlib.sha256(salt + body).hexdigest()
+
+
+def _compact(**fields: str | None) -> dict[str, str] | None:
+    present = {k: v for k, v in fields.items() if v is not None}
+    return present or None
+
+
+def record_from_row(row: Any) -> dict[str, Any]:
+    """Rebuild the hashed record from a `log_records` row (ORM object or Row)."""
+    return {
+        "v": RECORD_VERSION,
+        "seq": row.seq,
+        "received_at": row.received_at,
+        "id": row.event_id,
+        "time": row.time,
+        "source": row.source,
+        "action": row.action,
+        "outcome": row.outcome,
+        "actor": _compact(
+            type=row.actor_type, id=row.actor_id, ip=row.actor_ip, user_agent=row.actor_user_agent
+        ),
+        "resource": _compact(
+            type=row.resource_type, id=row.resource_id, version=row.resource_version
+        ),
+        "request_id": row.request_id,
+        "payload_digest": row.payload_digest,
+        "prev_hash": row.prev_hash,
+    }

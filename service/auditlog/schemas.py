@@ -1,0 +1,133 @@
+"""Event schema v1 (what shippers send) and the shapes the log API answers with."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+
+ACTION_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
+SOURCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$"
+
+
+class Outcome(enum.StrEnum):
+    success = "success"
+    failure = "failure"
+    denied = "denied"
+    unknown = "unknown"
+
+
+def _rfc3339_only(value: Any) -> Any:
+    # pydantic would also accept unix numbers; the contract says RFC 3339 strings.
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 timestamp string with a time zone")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
+ShortStr = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class Actor(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: ShortStr | None = None
+    id: ShortStr | None = None
+    ip: Annotated[str, Field(max_length=128)] | None = None
+    user_agent: Annotated[str, Field(max_length=1024)] | None = None
+
+
+class Resource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: ShortStr | None = None
+    id: ShortStr | None = None
+    version: ShortStr | None = None
+
+
+class EventIn(BaseModel):
+    """One event as a shipper sends it (schema version 1)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    time: Timestamp
+    source: Annotated[str, Field(min_length=1, max_length=128, pattern=SOURCE_PATTERN)] | None = (
+        None
+    )
+    action: Annotated[str, Field(min_length=1, max_length=128, pattern=ACTION_PATTERN)]
+    outcome: Outcome = Outcome.unknown
+    actor: Actor | None = None
+    resource: Resource | None = None
+    request_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    attributes: dict[str, Any] | None = None
+    raw: Any = None
+
+
+class ItemError(BaseModel):
+    index: int
+    field: str
+    message: str
+
+
+class IngestResult(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    first_seq: int | None
+    last_seq: int | None
+    head_hash: str
+    errors: list[ItemError] = []
+
+
+class EventOut(BaseModel):
+    seq: int
+    received_at: str
+    id: str | None
+    time: str
+    source: str
+    action: str
+    outcome: str
+    actor: dict[str, str] | None
+    resource: dict[str, str] | None
+    request_id: str | None
+    attributes: dict[str, Any] | None
+    raw: Any = None
+    payload_digest: str
+    prev_hash: str
+    hash: str
+    erased: bool = False
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+class LogHead(BaseModel):
+    seq: int
+    hash: str
+
+
+class VerifyReport(BaseModel):
+    ok: bool
+    checked: int
+    from_seq: int
+    to_seq: int | None
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+
+class EventFilters(BaseModel):
+    """Filters shared by /v1/events, /v1/search and replay."""
+
+    source: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    outcome: Outcome | None = None
+    since: datetime | None = None
+    until: datetime | None = None

@@ -1,0 +1,76 @@
+"""Walk the chain and name the first record that does not hold up, and why."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.auditlog.canonical import ZERO_HASH
+from service.auditlog.chain import read_head
+from service.auditlog.models import LogPayload, LogRecord
+from service.auditlog.record import chain_hash, payload_digest, record_from_row
+from service.auditlog.schemas import VerifyReport
+
+BATCH = 5000
+ERASE_ACTION = "event.erase"
+
+
+def erased_seqs(session: Session) -> set[int]:
+    """Seqs whose payload was erased through the erasure procedure (it logs the seq)."""
+    rows = session.execute(
+        select(LogRecord.resource_id).where(
+            LogRecord.source == "custody", LogRecord.action == ERASE_ACTION
+        )
+    ).scalars()
+    return {int(r) for r in rows if r is not None and r.isdigit()}
+
+
+def verify_chain(*, session: Session, from_seq: int = 1, to_seq: int | None = None) -> VerifyReport:
+    from_seq = max(from_seq, 1)
+    head_seq, head_hash = read_head(session)
+    last = min(to_seq, head_seq) if to_seq is not None else head_seq
+    report = VerifyReport(
+        ok=True, checked=0, from_seq=from_seq, to_seq=last, head_seq=head_seq, head_hash=head_hash
+    )
+
+    def fail(seq: int, reason: str) -> VerifyReport:
+        report.ok, report.first_bad_seq, report.reason = False, seq, reason
+        return report
+
+    prev = ZERO_HASH
+    if from_seq > 1:
+        before = session.execute(
+            select(LogRecord.hash).where(LogRecord.seq == from_seq - 1)
+        ).scalar_one_or_none()
+        if before is None:
+            return fail(from_seq - 1, "gap: record is missing")
+        prev = before
+    erased = erased_seqs(session)
+    expected = from_seq
+    stmt = (
+        select(*LogRecord.__table__.columns, LogPayload.salt, LogPayload.body)
+        .outerjoin(LogPayload, LogPayload.seq == LogRecord.seq)
+        .where(LogRecord.seq >= from_seq, LogRecord.seq <= last)
+        .order_by(LogRecord.seq)
+        .execution_options(yield_per=BATCH)
+    )
+    for row in session.execute(stmt):
+        if row.seq != expected:
+            return fail(expected, f"gap: records {expected}..{row.seq - 1} are missing")
+        if row.prev_hash != prev:
+            return fail(row.seq, "link broken: prev_hash does not match the previous record's hash")
+        if chain_hash(prev, record_from_row(row)) != row.hash:
+            return fail(row.seq, "content changed: the record does not match its hash")
+        if row.body is None:
+            if row.seq not in erased:
+                return fail(row.seq, "payload missing without an erasure record")
+        elif payload_digest(bytes.fromhex(row.salt), row.body.encode()) != row.payload_digest:
+            return fail(row.seq, "payload changed: attributes/raw do not match payload_digest")
+        prev = row.hash
+        expected += 1
+        report.checked += 1
+    if expected <= last:
+        return fail(expected, f"gap: records {expected}..{last} are missing")
+    if to_seq is None and head_seq >= from_seq and prev != head_hash:
+        return fail(head_seq, "head mismatch: the stored head hash differs from the last record")
+    return report

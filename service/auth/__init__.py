@@ -1,0 +1,1 @@
+"""API tokens, scopes, rate limits: every route declares the scope it needs."""

@@ -1,0 +1,46 @@
+"""Read a request body under a size limit, decompressing gzip as it streams.
+
+The limit applies to the decompressed size and the read stops as soon as it is crossed,
+so neither a huge upload nor a gzip bomb is ever held in memory.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from fastapi import Request
+
+from service.errors import PayloadTooLarge, UnsupportedMediaType
+
+
+async def read_body(request: Request) -> bytes:
+    limit: int = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The body is {declared} bytes; the limit is {limit}")
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in {"identity", "gzip", ""}:
+        raise UnsupportedMediaType(f"Content-Encoding {encoding} is not accepted; use gzip or none")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
+    out = bytearray()
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise PayloadTooLarge(f"The body is larger than the limit of {limit} bytes")
+        if inflater is None:
+            out += chunk
+            continue
+        data = chunk
+        while data:
+            try:
+                piece = inflater.decompress(data, limit + 1 - len(out))
+            except zlib.error as exc:
+                raise UnsupportedMediaType(f"The gzip body is corrupt: {exc}") from None
+            out += piece
+            if len(out) > limit:
+                raise PayloadTooLarge(
+                    f"The body decompresses to more than the limit of {limit} bytes"
+                )
+            data = inflater.unconsumed_tail
+    return bytes(out)

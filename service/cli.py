@@ -1,0 +1,120 @@
+"""The `custody` command: server commands read CUSTODY_DATABASE_URL, client commands
+read CUSTODY_URL and CUSTODY_TOKEN."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from service.auth.cli import app as token_app
+from service.config import Settings
+from service.db import make_engine, make_sessionmaker, session_scope
+from service.logging import configure_logging, get_logger
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Custody: tamper-evident audit log and incident response for AI systems.",
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+
+console = Console()
+err = Console(stderr=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to CUSTODY_DATABASE_URL."""
+    from service import migrate
+
+    settings = Settings()
+    migrate.upgrade(settings.database_url)
+    console.print(f"[green]Database is up to date[/green] ({_safe_url(settings.database_url)})")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail if the models and the migrations disagree (alembic check)."""
+    from service import migrate
+
+    migrate.check(Settings().database_url)
+    console.print("[green]Models and migrations agree[/green]")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def ensure_migrated(settings: Settings) -> None:
+    """SQLite (the embedded default) is migrated automatically; PostgreSQL must be
+    migrated on purpose, with `custody db upgrade`, so a deploy never races a migration."""
+    from service import migrate
+
+    engine = make_engine(settings.database_url)
+    try:
+        if migrate.is_up_to_date(engine):
+            return
+        if settings.is_sqlite:
+            get_logger("custody").info("db.migrate", url=_safe_url(settings.database_url))
+            migrate.upgrade(settings.database_url)
+            return
+    finally:
+        engine.dispose()
+    err.print(
+        f"[red]The database {_safe_url(settings.database_url)} is not migrated.[/red] "
+        "Run: custody db upgrade"
+    )
+    raise typer.Exit(2)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+) -> None:
+    """Run the API (and, on the embedded default, the background workers)."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = Settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    ensure_migrated(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command()
+def verify(
+    from_seq: Annotated[int, typer.Option("--from-seq", min=1, help="First seq to check")] = 1,
+    to_seq: Annotated[int | None, typer.Option("--to-seq", min=1, help="Last seq to check")] = None,
+) -> None:
+    """Walk the hash chain; exit non-zero and name the first bad seq if it does not hold."""
+    from service.auditlog.verify import verify_chain
+
+    settings = Settings()
+    factory = make_sessionmaker(make_engine(settings.database_url))
+    with session_scope(factory) as session:
+        report = verify_chain(session=session, from_seq=from_seq, to_seq=to_seq)
+    if report.ok:
+        console.print(
+            f"[green]OK[/green] {report.checked} records verified "
+            f"(seq {report.from_seq}..{report.to_seq}); head {report.head_seq} {report.head_hash}"
+        )
+        return
+    err.print(f"[red]FAILED[/red] at seq {report.first_bad_seq}: {report.reason}")
+    raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

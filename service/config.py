@@ -1,0 +1,45 @@
+"""Runtime configuration: environment variables with the CUSTODY_ prefix, nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CUSTODY_", extra="ignore")
+
+    database_url: str = "sqlite:///./custody.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+
+    # Ingest limits: DESIGN.md and the I-JSON rules decide these defaults.
+    max_body_bytes: int = Field(default=10 * MiB, ge=1024)
+    max_events_per_request: int = Field(default=10_000, ge=1)
+    max_attributes_bytes: int = Field(default=64 * 1024, ge=256)
+    max_raw_bytes: int = Field(default=256 * 1024, ge=256)
+
+    # Access control.
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    ingest_rate_limit_per_minute: int = Field(default=60_000, ge=1)
+    metrics_open: bool = False
+
+    # Background work run in-process by `custody serve` (the worker runs it otherwise).
+    run_background: bool = True
+    rules_dir: Path = Path("rules")
+    runbooks_dir: Path = Path("runbooks")
+    signing_key_path: Path = Path("custody-signing-key.pem")
+    checkpoint_every_events: int = Field(default=10_000, ge=1)
+    checkpoint_every_seconds: float = Field(default=300.0, gt=0)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

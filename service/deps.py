@@ -1,0 +1,26 @@
+"""Request-scoped dependencies shared by the domains' routes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from service.config import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request. Routes commit explicitly before returning: code after
+    `yield` runs after the response has been sent, too late to report a failed commit."""
+    session: Session = request.app.state.sessionmaker()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()

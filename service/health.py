@@ -1,0 +1,57 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from service.auth.deps import authenticate_request, public
+from service.auth.errors import Forbidden
+from service.auth.schemas import GRANTS, Scope
+from service.migrate import is_up_to_date
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", dependencies=[Depends(public())])
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", dependencies=[Depends(public())])
+def readyz(request: Request) -> JSONResponse:
+    engine = request.app.state.engine
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        migrated = is_up_to_date(engine)
+    except Exception as exc:
+        return JSONResponse({"status": "unavailable", "reason": str(exc)[:200]}, status_code=503)
+    if not migrated:
+        return JSONResponse(
+            {"status": "unavailable", "reason": "database not migrated: run custody db upgrade"},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ready"})
+
+
+def _metrics_scope(request: Request) -> None:
+    if request.app.state.settings.metrics_open:
+        return
+    principal = authenticate_request(request)
+    if Scope.read not in GRANTS[principal.scope]:
+        raise Forbidden("/metrics needs the read scope")
+
+
+_metrics_scope.custody_scope = "read-unless-open"  # type: ignore[attr-defined]
+
+
+@router.get("/metrics", dependencies=[Depends(_metrics_scope)])
+def metrics(request: Request) -> Response:
+    state = request.app.state
+    with state.sessionmaker() as session:
+        seq = session.execute(text("SELECT seq FROM log_head WHERE id = 1")).scalar_one()
+    state.metrics.log_head_seq.set(seq)
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -27,6 +27,15 @@ def sh(value: Any) -> str:
     return shlex.quote(str(value))
 
 
+def code(value: Any) -> str:
+    """Show a value as Markdown inline code that its content cannot break out of."""
+    text = re.sub(r"[\r\n\t]+", " ", str(value))
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def q(value: Any) -> str:
     """Percent-encode a value for a URL query; placeholders stay readable.
 
@@ -36,7 +45,8 @@ def q(value: Any) -> str:
     text = str(value)
     if _PLACEHOLDER.match(text):
         return text
-    return quote(text, safe="")
+    # ":" and "@" are legal in a query (RFC 3986) and keep times and emails readable.
+    return quote(text, safe=":@")
 
 
 def minus(value: Any, duration: str) -> str:
@@ -109,6 +119,7 @@ def _cell(event: Mapping[str, Any], column: str) -> str:
 
 FILTERS: Mapping[str, Callable[..., str]] = {
     "sh": sh,
+    "code": code,
     "q": q,
     "minus": minus,
     "plus": plus,

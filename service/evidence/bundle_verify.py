@@ -1,0 +1,288 @@
+"""Offline verification of an evidence bundle with nothing but the bundle and a public key.
+
+Checks, stopping at the first failure (whose reason names the seq and the broken
+property): zip members present and unique; checkpoint well-formed and signed by the
+given key; manifest consistent with it; per record, in order: the hash recomputed from
+JCS bytes, the chain link to the previous line when seqs are consecutive, the payload
+digest when the payload is present, the inclusion proof up to the signed root; finally
+the manifest counts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from collections import Counter
+from dataclasses import dataclass
+from itertools import zip_longest
+from typing import IO, Any
+
+from service.evidence.bundle_format import (
+    CHECKPOINT,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST,
+    PROOFS,
+    RECORDS,
+    REQUIRED_MEMBERS,
+    loads_strict,
+)
+from service.evidence.errors import EvidenceError
+from service.evidence.keys import load_public_key
+from service.evidence.merkle import verify_inclusion
+from service.evidence.records import (
+    GENESIS_PREV_HASH,
+    CanonicalizationError,
+    canonical,
+    chain_hash,
+    payload_digest,
+    record_leaf_hash,
+)
+from service.evidence.signing import Checkpoint, verify_checkpoint
+
+MAX_JSON_MEMBER = 16 * 1024 * 1024
+MAX_LINE = 64 * 1024 * 1024
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX = re.compile(r"(?:[0-9a-f]{2})*")
+
+
+@dataclass(frozen=True, slots=True)
+class BundleReport:
+    """Outcome of :func:`verify_bundle`. Counts cover what was verified before any failure."""
+
+    ok: bool
+    failure: str | None
+    records: int
+    payloads_checked: int
+    proofs_checked: int
+    chain_links_checked: int
+    tree_size: int | None = None
+    root_hash: str | None = None
+    key_id: str | None = None
+
+
+class _Failure(Exception):
+    """Internal: carries the first failure's reason out of nested checks."""
+
+
+def _require(condition: bool, reason: str) -> None:
+    if not condition:
+        raise _Failure(reason)
+
+
+def _is_hex64(value: object) -> bool:
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
+
+
+class _Verifier:
+    def __init__(self, archive: zipfile.ZipFile, public_key_pem: bytes | str) -> None:
+        self.archive = archive
+        self.public_key_pem = public_key_pem
+        self.records = self.payloads = self.proofs = self.links = 0
+        self.checkpoint: Checkpoint | None = None
+
+    def run(self) -> None:
+        names = Counter(self.archive.namelist())
+        for name in REQUIRED_MEMBERS:
+            _require(name in names, f"zip member missing: {name}")
+            _require(names[name] == 1, f"zip member duplicated: {name}")
+        manifest = self._json_member(MANIFEST)
+        _require(isinstance(manifest, dict), "manifest.json is not a JSON object")
+        _require(
+            manifest.get("format") == FORMAT_NAME
+            and manifest.get("format_version") == FORMAT_VERSION,
+            f"manifest.json: not a {FORMAT_NAME} version {FORMAT_VERSION}",
+        )
+        checkpoint = self._checkpoint()
+        _require(
+            manifest.get("checkpoint") == checkpoint.to_dict(),
+            "manifest checkpoint differs from checkpoint.json",
+        )
+        self._records_and_proofs(checkpoint)
+        expected = {"records": self.records, "payloads": self.payloads, "proofs": self.proofs}
+        counts = manifest.get("counts")
+        if counts != expected:
+            claimed = counts if isinstance(counts, dict) else {}
+            diffs = ", ".join(
+                f"{key}: manifest {claimed.get(key)!r}, bundle {value}"
+                for key, value in expected.items()
+                if claimed.get(key) != value
+            )
+            raise _Failure(f"manifest count mismatch ({diffs or 'malformed counts'})")
+
+    def _json_member(self, name: str) -> Any:
+        _require(self.archive.getinfo(name).file_size <= MAX_JSON_MEMBER, f"{name} is too large")
+        try:
+            return loads_strict(self.archive.read(name))
+        except ValueError as exc:  # also UnicodeDecodeError and JSONDecodeError
+            raise _Failure(f"{name} is not valid JSON: {exc}") from None
+
+    def _checkpoint(self) -> Checkpoint:
+        data = self._json_member(CHECKPOINT)
+        try:
+            checkpoint = Checkpoint.from_dict(data)
+        except EvidenceError as exc:
+            raise _Failure(f"checkpoint.json: {exc}") from None
+        try:
+            public_key = load_public_key(self.public_key_pem)
+            verify_checkpoint(public_key, checkpoint)
+        except EvidenceError as exc:
+            raise _Failure(str(exc)) from None
+        self.checkpoint = checkpoint
+        return checkpoint
+
+    def _records_and_proofs(self, checkpoint: Checkpoint) -> None:
+        previous: tuple[int, str] | None = None  # (seq, hash) of the line before
+        with self.archive.open(RECORDS) as records, self.archive.open(PROOFS) as proofs:
+            lines = zip_longest(_lines(records, RECORDS), _lines(proofs, PROOFS))
+            for number, (record_line, proof_line) in enumerate(lines, start=1):
+                if record_line is None:
+                    raise _Failure(f"{PROOFS} has more lines than {RECORDS}")
+                if proof_line is None:
+                    raise _Failure(f"{RECORDS} has more lines than {PROOFS}")
+                seq, record_hash, leaf = self._record(number, record_line, previous)
+                self._proof(number, seq, leaf, proof_line, checkpoint)
+                previous = (seq, record_hash)
+
+    def _record(
+        self, number: int, line: bytes, previous: tuple[int, str] | None
+    ) -> tuple[int, str, bytes]:
+        """Check one record line; return its seq, hash and Merkle leaf hash."""
+        where = f"{RECORDS} line {number}"
+        entry = _parse_line(line, where)
+        _require(isinstance(entry, dict), f"{where}: not a JSON object")
+        _require(
+            set(entry) in ({"hash", "record"}, {"hash", "record", "payload"}),
+            f"{where}: unexpected fields",
+        )
+        record, claimed = entry["record"], entry["hash"]
+        _require(isinstance(record, dict) and _is_hex64(claimed), f"{where}: malformed entry")
+        seq = record.get("seq")
+        _require(type(seq) is int and seq >= 1, f"{where}: record seq is not a positive integer")
+        _require(previous is None or seq > previous[0], f"record seq {seq}: out of order in bundle")
+        prev_hash = record.get("prev_hash")
+        _require(_is_hex64(prev_hash), f"record seq {seq}: prev_hash is not 64 hex digits")
+        try:
+            canonical_record = canonical(record)
+        except CanonicalizationError as exc:
+            raise _Failure(f"record seq {seq}: not canonicalizable JSON ({exc})") from None
+        _require(
+            chain_hash(prev_hash, canonical_record) == claimed,
+            f"record seq {seq}: hash does not match its content",
+        )
+        if seq == 1:
+            _require(
+                prev_hash == GENESIS_PREV_HASH, "record seq 1: prev_hash is not the genesis value"
+            )
+        if previous is not None and previous[0] == seq - 1:
+            _require(
+                prev_hash == previous[1],
+                f"record seq {seq}: prev_hash does not link to record seq {seq - 1}",
+            )
+            self.links += 1
+        if "payload" in entry:
+            self._payload(seq, record, entry["payload"])
+        self.records += 1
+        return seq, claimed, record_leaf_hash(canonical_record)
+
+    def _payload(self, seq: int, record: dict[str, Any], payload: Any) -> None:
+        _require(
+            isinstance(payload, dict)
+            and set(payload) == {"attributes", "raw", "salt"}
+            and isinstance(payload["salt"], str)
+            and _HEX.fullmatch(payload["salt"]) is not None,
+            f"record seq {seq}: malformed payload",
+        )
+        try:
+            digest = payload_digest(
+                bytes.fromhex(payload["salt"]), payload["attributes"], payload["raw"]
+            )
+        except CanonicalizationError as exc:
+            raise _Failure(
+                f"record seq {seq}: payload is not canonicalizable JSON ({exc})"
+            ) from None
+        _require(
+            digest == record.get("payload_digest"),
+            f"record seq {seq}: payload does not match payload_digest",
+        )
+        self.payloads += 1
+
+    def _proof(
+        self, number: int, seq: int, leaf: bytes, line: bytes, checkpoint: Checkpoint
+    ) -> None:
+        where = f"{PROOFS} line {number}"
+        proof = _parse_line(line, where)
+        _require(
+            isinstance(proof, dict)
+            and set(proof) == {"seq", "leaf_index", "tree_size", "path"}
+            and all(type(proof[name]) is int for name in ("seq", "leaf_index", "tree_size"))
+            and isinstance(proof["path"], list)
+            and all(_is_hex64(node) for node in proof["path"]),
+            f"{where}: malformed proof",
+        )
+        _require(
+            proof["seq"] == seq, f"{where}: proof is for seq {proof['seq']!r}, expected seq {seq}"
+        )
+        _require(
+            proof["leaf_index"] == seq - 1, f"record seq {seq}: proof leaf_index is not seq - 1"
+        )
+        _require(
+            proof["tree_size"] == checkpoint.tree_size,
+            f"record seq {seq}: proof is for tree size {proof['tree_size']!r}, "
+            f"the checkpoint for {checkpoint.tree_size}",
+        )
+        _require(seq <= checkpoint.tree_size, f"record seq {seq}: not covered by the checkpoint")
+        path = [bytes.fromhex(node) for node in proof["path"]]
+        _require(
+            verify_inclusion(leaf, seq - 1, checkpoint.tree_size, path, checkpoint.root_hash_bytes),
+            f"record seq {seq}: inclusion proof does not lead to the checkpoint root",
+        )
+        self.proofs += 1
+
+
+def _lines(stream: IO[bytes], name: str) -> Any:
+    while line := stream.readline(MAX_LINE + 1):
+        _require(len(line) <= MAX_LINE, f"{name}: line longer than {MAX_LINE} bytes")
+        yield line
+
+
+def _parse_line(line: bytes, where: str) -> Any:
+    try:
+        return loads_strict(line)
+    except ValueError as exc:
+        raise _Failure(f"{where}: not valid JSON ({exc})") from None
+
+
+def verify_bundle(
+    source: str | os.PathLike[str] | IO[bytes], public_key_pem: bytes | str
+) -> BundleReport:
+    """Verify a bundle file (path or binary file object) against a trusted public key.
+
+    Never raises for bad bundle content: every problem is the report's ``failure``.
+    """
+    try:
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError) as exc:
+        return BundleReport(False, f"not a readable zip file: {exc}", 0, 0, 0, 0)
+    with archive:
+        verifier = _Verifier(archive, public_key_pem)
+        failure: str | None = None
+        try:
+            verifier.run()
+        except _Failure as exc:
+            failure = str(exc)
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:  # e.g. a corrupted member
+            failure = f"corrupted zip member: {exc}"
+    checkpoint = verifier.checkpoint
+    return BundleReport(
+        ok=failure is None,
+        failure=failure,
+        records=verifier.records,
+        payloads_checked=verifier.payloads,
+        proofs_checked=verifier.proofs,
+        chain_links_checked=verifier.links,
+        tree_size=checkpoint.tree_size if checkpoint else None,
+        root_hash=checkpoint.root_hash if checkpoint else None,
+        key_id=checkpoint.key_id if checkpoint else None,
+    )

@@ -1,0 +1,276 @@
+"""In-memory correlation engine: events in (by seq), firings out.
+
+Contract for callers (the worker, backtests, `custody rules test`):
+
+* Feed events in `seq` order. Event time may be out of order; an event more than
+  `lateness` older than the newest event time seen is still checked by detection rules
+  but no longer joins correlation windows (counted in `late_events`).
+* Detection rules fire once per matching event; correlation rules as described in
+  `service.rules.windows`. Firings carry a `dedup_key`; merging repeated firings into
+  one open incident is the incidents layer's job.
+* Restart: `warm()` every stored event with seq <= the cursor and time >= (newest event
+  time up to the cursor) - `max_window()`, in seq order, then `process()` from the cursor
+  on. The firings after the cursor are then the ones an uninterrupted run would produce.
+  First-seen rules rely on a persistent `SeenStore` instead of the rewind.
+* A group-by field missing from a match (None) keeps that match out of the correlation;
+  an absent actor is not a group of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from service.rules.fields import Getter, make_getter
+from service.rules.model import Event, Firing, Rule
+from service.rules.seen import InMemorySeenStore, SeenStore
+from service.rules.timeutil import from_us, span_us, to_us
+from service.rules.windows import Hit, Key, Match, Window
+
+_SWEEP_EVERY = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Consumer:
+    """How one correlation reads matches of one rule it references."""
+
+    rule: Rule
+    window: Window
+    ref: int
+    key: tuple[Getter, ...]
+    value: Getter | None
+
+
+def dedup_key(rule_id: str, group: Mapping[str, Any]) -> str:
+    """Stable across processes and restarts: hash of rule id and sorted group values."""
+    text = json.dumps([rule_id, sorted(group.items())], separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list | dict):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return value
+
+
+class Engine:
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        *,
+        lateness: timedelta = timedelta(minutes=5),
+        seen: SeenStore | None = None,
+    ) -> None:
+        self.rules = {rule.id: rule for rule in rules}
+        self.lateness = lateness
+        self.seen: SeenStore = seen if seen is not None else InMemorySeenStore()
+        self.late_events = 0
+        self._lateness = span_us(lateness)
+        self._max_t: int | None = None
+        self._processed = 0
+        self._matches: Counter[str] = Counter()
+        self._windows = {
+            r.id: Window(r.correlation, lateness_us=self._lateness)
+            for r in rules
+            if r.correlation is not None
+        }
+        self._closers = [(self.rules[rid], w) for rid, w in self._windows.items() if not w.eager]
+        self._consumers = self._wire(rules)
+        self._group_getters = {
+            r.id: tuple((f, make_getter(f)) for f in _detection_group(r))
+            for r in rules
+            if r.predicate is not None
+        }
+        self._first_seen_getters = {
+            r.id: tuple(make_getter(f) for f in r.first_seen.fields)
+            for r in rules
+            if r.first_seen is not None
+        }
+        self._any, self._by_action = self._index(rules)
+
+    def _wire(self, rules: Sequence[Rule]) -> dict[str, list[_Consumer]]:
+        consumers: dict[str, list[_Consumer]] = {}
+        for rule in rules:
+            corr = rule.correlation
+            if corr is None:
+                continue
+            window = self._windows[rule.id]
+            for ref, source_id in enumerate(window.ref_ids):
+                from_corr = self.rules[source_id].correlation is not None
+                getter: Callable[[str], Getter] = _dict_getter if from_corr else make_getter
+                value_path = corr.value_paths.get(source_id)
+                consumers.setdefault(source_id, []).append(
+                    _Consumer(
+                        rule=rule,
+                        window=window,
+                        ref=ref,
+                        key=tuple(getter(p) for p in corr.group_paths[source_id]),
+                        value=getter(value_path) if value_path else None,
+                    )
+                )
+        return consumers
+
+    @staticmethod
+    def _index(rules: Sequence[Rule]) -> tuple[tuple[Rule, ...], dict[str, tuple[Rule, ...]]]:
+        """Rules to try per action; rules not pinned to actions are tried for every event."""
+        detections = [r for r in rules if r.predicate is not None]
+        anywhere = tuple(r for r in detections if r.actions is None)
+        by_action: dict[str, list[Rule]] = {}
+        for rule in detections:
+            for action in rule.actions or ():
+                by_action.setdefault(action, []).append(rule)
+        return anywhere, {a: (*rs, *anywhere) for a, rs in by_action.items()}
+
+    def max_window(self) -> timedelta:
+        """How far back (in event time) a restart must `warm()` for exact rebuilding.
+
+        Per correlation: lateness + 3 x timespan (a match's reported state depends on
+        windows reaching one timespan further on each side), plus the rewind its
+        referenced correlations need.
+        """
+        memo: dict[str, timedelta] = {}
+
+        def need(rule: Rule) -> timedelta:
+            if rule.correlation is None:
+                return timedelta(0)
+            if rule.id not in memo:
+                children = [need(self.rules[r]) for r in rule.correlation.refs]
+                memo[rule.id] = self.lateness + 3 * rule.correlation.timespan + max(children)
+            return memo[rule.id]
+
+        return max((need(r) for r in self.rules.values()), default=timedelta(0))
+
+    def match_counts(self) -> dict[str, int]:
+        """Events matched per detection rule, and firings per correlation rule."""
+        return dict(self._matches)
+
+    def warm(self, event: Event) -> None:
+        """Rebuild state from an already-processed event without emitting firings."""
+        self.process(event, emit=False)
+
+    def process(self, event: Event, *, emit: bool = True) -> list[Firing]:
+        t = to_us(event["time"])
+        seq = int(event["seq"])
+        if self._max_t is None or t > self._max_t:
+            self._max_t = t
+        max_t = self._max_t
+        watermark = max_t - self._lateness
+        out: list[Firing] = []
+        for closing_rule, window in self._closers:
+            for hit in window.close(watermark=watermark):
+                self._on_hit(closing_rule, hit, out, emit)
+        late = t < watermark
+        action = event.get("action")
+        candidates = (
+            self._by_action.get(action.lower(), self._any) if isinstance(action, str) else self._any
+        )
+        for rule in candidates:
+            if not rule.predicate(event):  # type: ignore[misc]  # detection rules only
+                continue
+            self._matches[rule.id] += 1
+            if rule.first_seen is not None and not self._novel(rule, event, t):
+                continue
+            if emit and rule.emits:
+                group = {f: get(event) for f, get in self._group_getters[rule.id]}
+                out.append(self._firing(rule, group, (seq,), t, t))
+            if rule.id in self._consumers:
+                if late:
+                    self.late_events += 1
+                else:
+                    self._feed(rule.id, event, t, t, (seq,), max_t, out, emit)
+        self._processed += 1
+        if self._processed % _SWEEP_EVERY == 0:
+            for window in self._windows.values():
+                window.sweep(max_t=max_t)
+        return out
+
+    def _feed(
+        self,
+        source_id: str,
+        source: Mapping[str, Any],
+        t: int,
+        first: int,
+        evidence: tuple[int, ...],
+        max_t: int,
+        out: list[Firing],
+        emit: bool,
+    ) -> None:
+        for consumer in self._consumers.get(source_id, ()):
+            key: Key = tuple(_hashable(get(source)) for get in consumer.key)
+            if None in key:
+                continue
+            value = _hashable(consumer.value(source)) if consumer.value is not None else None
+            match = Match(t=t, ref=consumer.ref, value=value, first=first, evidence=evidence)
+            hit = consumer.window.add(match, key, max_t=max_t)
+            if hit is not None:
+                self._on_hit(consumer.rule, hit, out, emit)
+
+    def _on_hit(self, rule: Rule, hit: Hit, out: list[Firing], emit: bool) -> None:
+        assert rule.correlation is not None
+        self._matches[rule.id] += 1
+        group = dict(zip(rule.correlation.group_by, hit.key, strict=True))
+        if emit and rule.emits:
+            out.append(self._firing(rule, group, hit.evidence, hit.first, hit.last))
+        if rule.id in self._consumers:
+            assert self._max_t is not None
+            self._feed(rule.id, group, hit.last, hit.first, hit.evidence, self._max_t, out, emit)
+
+    def _novel(self, rule: Rule, event: Event, t: int) -> bool:
+        """First-seen: no sighting of these values within `history` (either side) of t."""
+        assert rule.first_seen is not None
+        values = [get(event) for get in self._first_seen_getters[rule.id]]
+        if any(v is None for v in values):
+            return False
+        key = json.dumps(values, separators=(",", ":"), default=str)
+        at = from_us(t)
+        last = self.seen.get_last_seen(rule.id, key)
+        self.seen.set_last_seen(rule.id, key, at)
+        return last is None or abs(at - last) > rule.first_seen.history
+
+    def _firing(
+        self,
+        rule: Rule,
+        group: dict[str, Any],
+        evidence: tuple[int, ...],
+        first: int,
+        last: int,
+    ) -> Firing:
+        dedup_group = {k: group.get(k) for k in rule.dedup} if rule.dedup else group
+        return Firing(
+            rule_id=rule.id,
+            rule_hash=rule.content_hash,
+            title=rule.title,
+            severity=rule.severity,
+            tags=rule.tags,
+            runbook=rule.runbook,
+            group=group,
+            dedup_key=dedup_key(rule.id, dedup_group),
+            evidence=evidence,
+            first_seen=from_us(first),
+            last_seen=from_us(last),
+        )
+
+
+def _detection_group(rule: Rule) -> tuple[str, ...]:
+    """Group values reported for a detection firing: custom.dedup, else first-seen fields."""
+    if rule.dedup:
+        return rule.dedup
+    return rule.first_seen.fields if rule.first_seen is not None else ()
+
+
+def _dict_getter(name: str) -> Getter:
+    """Read a group-by value of a referenced correlation's firing (a flat dict)."""
+    return lambda group: group.get(name)
+
+
+def run_events(*, engine: Engine, events: Iterable[Event]) -> list[Firing]:
+    """Process events in order and collect every firing (for backtests and benchmarks)."""
+    firings: list[Firing] = []
+    for event in events:
+        firings.extend(engine.process(event))
+    return firings

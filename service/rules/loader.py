@@ -1,0 +1,286 @@
+"""Load a directory of Sigma rule files into `Rule`s, rejecting bad files one by one.
+
+Files: `*.yml` / `*.yaml` anywhere under the directory except inside a `tests/` folder
+(that is where rule test cases live, see `service.rules.testing`). A file may hold
+several YAML documents, e.g. base detection rules followed by the correlation that uses
+them; correlations may also reference rules in other files, by `name` or `id`.
+
+A file with any problem (YAML, Sigma, unknown field, unsupported feature, dangling or
+cyclic reference, duplicate id/name) is rejected as a whole with a `RuleLoadError`
+naming the file and the field; the other files still load. A correlation referencing a
+rejected file's rule is rejected in turn.
+
+Every rule needs `id` (a UUID), `title` and `level`. Rules referenced by a correlation
+do not fire on their own unless that correlation sets `generate: true` (Sigma semantics).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sigma import exceptions as sx
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationRule, SigmaExtendedCorrelationCondition
+from sigma.rule import SigmaRule
+from sigma.rule.base import SigmaYAMLLoader
+
+from service.rules.compile import UnsupportedDetection, compile_detection
+from service.rules.correlate import CorrelationError, resolve_correlation
+from service.rules.custom import Custom, CustomError, parse_custom
+from service.rules.fields import is_event_path
+from service.rules.model import Predicate, Rule, RuleLoadError, Severity
+from service.rules.parsed import Parsed
+
+_LEVELS = {
+    "informational": Severity.INFO,
+    "low": Severity.LOW,
+    "medium": Severity.MEDIUM,
+    "high": Severity.HIGH,
+    "critical": Severity.CRITICAL,
+}
+# pySigma errors carry no field name; their class tells which part of the rule is wrong.
+_ERROR_FIELDS: list[tuple[type[Exception], str]] = [
+    (sx.SigmaTimespanError, "correlation.timespan"),
+    (sx.SigmaCorrelationConditionError, "correlation.condition"),
+    (sx.SigmaCorrelationTypeError, "correlation.type"),
+    (sx.SigmaCorrelationRuleError, "correlation"),
+    (sx.SigmaTitleError, "title"),
+    (sx.SigmaIdentifierError, "id"),
+    (sx.SigmaNameError, "name"),
+    (sx.SigmaLevelError, "level"),
+    (sx.SigmaStatusError, "status"),
+    (sx.SigmaTagError, "tags"),
+    (sx.SigmaLogsourceError, "logsource"),
+    (sx.SigmaConditionError, "detection.condition"),
+    (sx.SigmaModifierError, "detection"),
+    (sx.SigmaDetectionError, "detection"),
+    (sx.SigmaValueError, "detection"),
+    (sx.SigmaDateError, "date"),
+    (sx.SigmaModifiedError, "modified"),
+    (sx.SigmaRelatedError, "related"),
+    (sx.SigmaDescriptionError, "description"),
+]
+
+
+class _FileRejected(Exception):
+    def __init__(self, errors: list[RuleLoadError]) -> None:
+        super().__init__(errors[0].message)
+        self.errors = errors
+
+
+def rule_files(*, directory: Path) -> list[Path]:
+    """Rule files under `directory`, sorted, skipping `tests/` folders."""
+    return sorted(
+        p
+        for p in directory.rglob("*")
+        if p.suffix in (".yml", ".yaml")
+        and p.is_file()
+        and "tests" not in p.relative_to(directory).parts[:-1]
+    )
+
+
+def load_rules(*, directory: Path) -> tuple[list[Rule], list[RuleLoadError]]:
+    """Load every rule file under `directory`; returns (rules, errors)."""
+    return load_rule_files(paths=rule_files(directory=directory))
+
+
+def load_rule_files(*, paths: Iterable[Path]) -> tuple[list[Rule], list[RuleLoadError]]:
+    errors: list[RuleLoadError] = []
+    files: dict[Path, list[Parsed]] = {}
+    for path in paths:
+        try:
+            files[path] = _parse_file(path)
+        except _FileRejected as exc:
+            errors.extend(exc.errors)
+    _drop_duplicates(files, errors)
+    rules = _resolve(files, errors)
+    return rules, errors
+
+
+def _parse_file(path: Path) -> list[Parsed]:
+    try:
+        raw = path.read_bytes()
+        docs = list(yaml.load_all(raw, Loader=SigmaYAMLLoader))
+    except (OSError, yaml.YAMLError) as exc:
+        raise _FileRejected([RuleLoadError(path, f"cannot read YAML: {exc}")]) from exc
+    parsed = [_parse_doc(path, doc) for doc in docs if doc is not None]
+    if not parsed:
+        raise _FileRejected([RuleLoadError(path, "no rule in file")])
+    return parsed
+
+
+def _parse_doc(path: Path, doc: Any) -> Parsed:
+    if not isinstance(doc, dict):
+        raise _FileRejected([RuleLoadError(path, "a YAML document must be a mapping")])
+    label = str(doc.get("id") or doc.get("title") or "") or None
+    for key in ("action", "filter"):
+        if key in doc:
+            raise _FileRejected(
+                [RuleLoadError(path, f"Sigma '{key}' documents are not supported", key, label)]
+            )
+    collection = SigmaCollection.from_dicts(
+        [copy.deepcopy(doc)], collect_errors=True, resolve_references=False
+    )
+    if collection.errors:
+        raise _FileRejected([_sigma_error(path, label, e) for e in collection.errors])
+    sigma = collection.rules[0]
+    if sigma.id is None:
+        raise _FileRejected([RuleLoadError(path, "every rule needs a UUID id", "id", label)])
+    label = str(sigma.id)
+    if sigma.level is None:
+        raise _FileRejected([RuleLoadError(path, "every rule needs a level", "level", label)])
+    is_corr = isinstance(sigma, SigmaCorrelationRule)
+    try:
+        custom = parse_custom(
+            sigma.custom_attributes,
+            allowed=frozenset({"correlation"}) if is_corr else frozenset(),
+        )
+        predicate, actions = _detection(sigma, custom)
+        if isinstance(sigma, SigmaCorrelationRule) and isinstance(
+            sigma.condition, SigmaExtendedCorrelationCondition
+        ):
+            raise CustomError(
+                "correlation.condition", "extended (string) conditions are not supported"
+            )
+    except CustomError as exc:
+        raise _FileRejected([RuleLoadError(path, str(exc), exc.field, label)]) from exc
+    except UnsupportedDetection as exc:
+        raise _FileRejected([RuleLoadError(path, str(exc), "detection", label)]) from exc
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    return Parsed(
+        path=path,
+        doc=doc,
+        sigma=sigma,
+        custom=custom,
+        own_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+        predicate=predicate,
+        actions=actions,
+    )
+
+
+def _detection(
+    sigma: SigmaRule | SigmaCorrelationRule, custom: Custom
+) -> tuple[Predicate | None, frozenset[str] | None]:
+    if isinstance(sigma, SigmaCorrelationRule):
+        if custom.first_seen is not None:
+            raise CustomError("custom.first_seen", "only detection rules can be first-seen rules")
+        return None, None
+    for path in custom.dedup:
+        if not is_event_path(path):
+            raise CustomError("custom.dedup", f"'{path}' is not an event field path")
+    return compile_detection(sigma)
+
+
+def _sigma_error(path: Path, label: str | None, error: Exception) -> RuleLoadError:
+    field = next((f for cls, f in _ERROR_FIELDS if isinstance(error, cls)), None)
+    message = str(error.args[0]) if error.args else str(error)
+    return RuleLoadError(path, message, field, label)
+
+
+def _drop_duplicates(files: dict[Path, list[Parsed]], errors: list[RuleLoadError]) -> None:
+    """A later file re-using an id or name is rejected; first come (sorted path) wins."""
+    seen: dict[str, Path] = {}
+    for path in list(files):
+        keys = [(p.rule_id, "id") for p in files[path]]
+        keys += [(p.sigma.name, "name") for p in files[path] if p.sigma.name]
+        clash = next(((k, f) for k, f in keys if k in seen or keys.count((k, f)) > 1), None)
+        if clash is not None:
+            key, field = clash
+            errors.append(RuleLoadError(path, f"duplicate rule {field} '{key}'", field, key))
+            del files[path]
+            continue
+        seen.update({k: path for k, _ in keys})
+
+
+def _resolve(files: dict[Path, list[Parsed]], errors: list[RuleLoadError]) -> list[Rule]:
+    """Resolve correlation references across files; reject files until all resolve."""
+    while not _resolve_pass(files, errors, cycles=False) or not _resolve_pass(
+        files, errors, cycles=True
+    ):
+        pass
+    parsed_all = [p for ps in files.values() for p in ps]
+    built: dict[str, Rule] = {}
+    silent = {
+        ref.rule_id
+        for p in parsed_all
+        if isinstance(p.sigma, SigmaCorrelationRule) and not p.sigma.generate
+        for ref in p.refs
+    }
+    for parsed in parsed_all:
+        _build(parsed, built, silent)
+    return [built[p.rule_id] for p in parsed_all]
+
+
+def _resolve_pass(
+    files: dict[Path, list[Parsed]], errors: list[RuleLoadError], *, cycles: bool
+) -> bool:
+    """One pass over the surviving files; False when it rejected one (so: go again)."""
+    by_key: dict[str, Parsed] = {}
+    for parsed in (p for ps in files.values() for p in ps):
+        by_key[parsed.rule_id] = parsed
+        if parsed.sigma.name:
+            by_key[parsed.sigma.name] = parsed
+    clean = True
+    for path, parsed_list in list(files.items()):
+        try:
+            for parsed in parsed_list:
+                if cycles:
+                    _check_cycles(parsed)
+                else:
+                    resolve_correlation(parsed, by_key)
+        except CorrelationError as exc:
+            errors.append(RuleLoadError(path, str(exc), exc.field, exc.rule))
+            del files[path]
+            clean = False
+    return clean
+
+
+def _check_cycles(parsed: Parsed) -> None:
+    stack: list[tuple[Parsed, tuple[str, ...]]] = [(parsed, (parsed.rule_id,))]
+    while stack:
+        node, trail = stack.pop()
+        for ref in node.refs:
+            if ref.rule_id in trail:
+                raise CorrelationError(
+                    "correlation.rules", "correlation references form a cycle", parsed.rule_id
+                )
+            stack.append((ref, (*trail, ref.rule_id)))
+
+
+def _build(parsed: Parsed, built: dict[str, Rule], silent: set[str]) -> Rule:
+    if parsed.rule_id in built:
+        return built[parsed.rule_id]
+    children = [_build(ref, built, silent) for ref in parsed.refs]
+    content_hash = parsed.own_hash
+    if children:
+        # A correlation behaves differently when a rule it uses changes: hash those too.
+        mixed = parsed.own_hash + "".join(c.content_hash for c in children)
+        content_hash = hashlib.sha256(mixed.encode()).hexdigest()
+    sigma = parsed.sigma
+    level = sigma.level
+    rule = Rule(
+        id=parsed.rule_id,
+        name=sigma.name,
+        title=sigma.title,
+        description=sigma.description or "",
+        severity=_LEVELS[str(level)],
+        tags=tuple(str(t) for t in sigma.tags),
+        runbook=parsed.custom.runbook,
+        dedup=parsed.custom.dedup,
+        path=parsed.path,
+        content_hash=content_hash,
+        emits=parsed.rule_id not in silent,
+        document=parsed.doc,
+        predicate=parsed.predicate,
+        actions=parsed.actions,
+        first_seen=parsed.custom.first_seen,
+        correlation=parsed.correlation,
+    )
+    built[rule.id] = rule
+    return rule

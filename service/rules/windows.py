@@ -1,0 +1,199 @@
+"""Per-group match windows of one correlation rule, on event time.
+
+Window convention: a window is the closed interval [start, start + timespan]; a match
+exactly `timespan` after the first is inside, one microsecond later is outside.
+
+gt/gte conditions (and the temporal types) are evaluated eagerly: when a match arrives,
+the rule fires if some window containing that match satisfies the condition (for
+temporal_ordered the new match must also take a place in the sequence). Every further
+match that keeps the condition true fires again, carrying as evidence only the matches
+no earlier firing reported, so a long burst yields one incident (same dedup key) with
+growing evidence instead of one huge evidence list per event.
+
+lt/lte/eq/neq can only be decided once a window is over: those rules use tumbling windows
+that start at a group's first unconsumed match and are evaluated when the watermark (max
+event time minus lateness) passes their end.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from typing import Any
+
+from service.rules.model import Correlation, CorrelationType
+from service.rules.timeutil import span_us
+
+Key = tuple[Any, ...]
+
+
+@dataclass(slots=True, eq=False)
+class Match:
+    t: int
+    ref: int
+    value: Any
+    first: int
+    evidence: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    key: Key
+    evidence: tuple[int, ...]
+    first: int
+    last: int
+
+
+class _Group:
+    __slots__ = ("anchor", "items", "pending", "times")
+
+    def __init__(self) -> None:
+        self.times: list[int] = []
+        self.items: list[Match] = []
+        self.pending: list[Match] = []  # matches no firing has reported yet
+        self.anchor: int | None = None
+
+    def insert(self, match: Match) -> int:
+        # bisect_right keeps arrival order among equal times: ties go to the earlier arrival.
+        idx = bisect_right(self.times, match.t)
+        self.times.insert(idx, match.t)
+        self.items.insert(idx, match)
+        return idx
+
+    def prune(self, before: int) -> None:
+        n = bisect_left(self.times, before)
+        if n:
+            del self.times[:n]
+            del self.items[:n]
+            self.pending = [m for m in self.pending if m.t >= before]
+
+
+class Window:
+    def __init__(self, correlation: Correlation, *, lateness_us: int) -> None:
+        self.span = span_us(correlation.timespan)
+        # Older matches can no longer share a window with an acceptable (not late) event.
+        self.keep = self.span + lateness_us
+        self.ref_ids = tuple(dict.fromkeys(correlation.refs))
+        index = {rid: i for i, rid in enumerate(self.ref_ids)}
+        self.sequence = tuple(index[rid] for rid in correlation.refs)
+        self.type = correlation.type
+        self.op = correlation.op
+        self.count = correlation.count
+        self.eager = correlation.op.monotone
+        self.groups: dict[Key, _Group] = {}
+        self._closing: list[tuple[int, int, Key]] = []
+        self._tick = itertools.count()
+
+    def add(self, match: Match, key: Key, *, max_t: int) -> Hit | None:
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = _Group()
+        if not self.eager:
+            group.insert(match)
+            if group.anchor is None or match.t < group.anchor:
+                group.anchor = match.t
+                heapq.heappush(self._closing, (match.t + self.span, next(self._tick), key))
+            return None
+        group.prune(max_t - self.keep)
+        idx = group.insert(match)
+        group.pending.append(match)
+        times = group.times
+        first_start = bisect_left(times, match.t - self.span)
+        if idx == len(times) - 1:
+            # In order: the window ending at this match contains every other window that
+            # could contain it, and the conditions are monotone, so one check suffices.
+            starts: range = range(first_start, first_start + 1)
+        else:
+            starts = range(first_start, idx + 1)
+        for lo in starts:
+            hi = bisect_right(times, times[lo] + self.span)
+            if self._holds(group.items, lo, hi, idx):
+                return self._report(group, key, times[lo], times[hi - 1])
+        return None
+
+    def close(self, *, watermark: int) -> list[Hit]:
+        """Evaluate tumbling windows that ended before `watermark` (non-monotone rules)."""
+        hits: list[Hit] = []
+        while self._closing and self._closing[0][0] < watermark:
+            end, _, key = heapq.heappop(self._closing)
+            group = self.groups.get(key)
+            if group is None or group.anchor is None or group.anchor + self.span != end:
+                continue  # superseded by an earlier anchor
+            hi = bisect_right(group.times, end)
+            if self._holds(group.items, 0, hi, None):
+                window = group.items[:hi]
+                hits.append(_hit(key, window))
+            del group.times[:hi]
+            del group.items[:hi]
+            if group.items:
+                group.anchor = group.times[0]
+                heapq.heappush(self._closing, (group.anchor + self.span, next(self._tick), key))
+            else:
+                del self.groups[key]
+        return hits
+
+    def sweep(self, *, max_t: int) -> None:
+        """Drop state that can no longer matter (eager rules; tumbling ones clean on close)."""
+        if not self.eager:
+            return
+        before = max_t - self.keep
+        for key in list(self.groups):
+            group = self.groups[key]
+            group.prune(before)
+            if not group.items:
+                del self.groups[key]
+
+    def _holds(self, items: list[Match], lo: int, hi: int, new: int | None) -> bool:
+        kind = self.type
+        if kind is CorrelationType.EVENT_COUNT:
+            return self.op.holds(hi - lo, self.count)
+        if kind is CorrelationType.VALUE_COUNT:
+            values = {m.value for m in items[lo:hi] if m.value is not None}
+            return self.op.holds(len(values), self.count)
+        if kind is CorrelationType.TEMPORAL:
+            present = {m.ref for m in items[lo:hi]}
+            return self.op.holds(len(present), self.count)
+        return new is not None and self._in_sequence(items, lo, hi, new)
+
+    def _in_sequence(self, items: list[Match], lo: int, hi: int, new: int) -> bool:
+        """Does the new match take some place in the ordered sequence within [lo, hi)?"""
+        ref = items[new].ref
+        seq = self.sequence
+        for pos, wanted in enumerate(seq):
+            if wanted != ref:
+                continue
+            if _subsequence(items, lo, new, seq[:pos]) and _subsequence(
+                items, new + 1, hi, seq[pos + 1 :]
+            ):
+                return True
+        return False
+
+    def _report(self, group: _Group, key: Key, lo_t: int, hi_t: int) -> Hit:
+        taken = [m for m in group.pending if lo_t <= m.t <= hi_t]
+        group.pending = [m for m in group.pending if not lo_t <= m.t <= hi_t]
+        return _hit(key, taken)
+
+
+def _subsequence(items: list[Match], lo: int, hi: int, refs: tuple[int, ...]) -> bool:
+    """Greedy: are `refs` found in this order among items[lo:hi]?"""
+    if not refs:
+        return True
+    j = 0
+    for k in range(lo, hi):
+        if items[k].ref == refs[j]:
+            j += 1
+            if j == len(refs):
+                return True
+    return False
+
+
+def _hit(key: Key, matches: list[Match]) -> Hit:
+    evidence = sorted({seq for m in matches for seq in m.evidence})
+    return Hit(
+        key=key,
+        evidence=tuple(evidence),
+        first=min(m.first for m in matches),
+        last=max(m.t for m in matches),
+    )

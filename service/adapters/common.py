@@ -234,11 +234,16 @@ def build_event(
             "version": clip((resource or {}).get("version"), MAX_SHORT),
         }
     )
+    # An over-long vendor id cannot be clipped without risking collisions: use content.
     ident = clip(event_id, MAX_ID) if len(str(event_id or "")) <= MAX_ID else None
+    try:
+        when = normalize_time(time)
+    except AdapterError as exc:
+        raise AdapterError(f"time: {exc}") from exc
     return compact(
         {
             "id": ident if ident is not None else content_id(raw),
-            "time": normalize_time(time),
+            "time": when,
             "source": source,
             "action": action,
             "outcome": outcome,

@@ -137,7 +137,9 @@ def test_sagemaker_samples() -> None:
 
 def _record(**overrides: Any) -> dict[str, Any]:
     records = load_file(fixture(STRATUS_BEDROCK))
-    record = copy.deepcopy(next(r for r in records if r["eventName"] == "InvokeModel"))
+    record: dict[str, Any] = copy.deepcopy(
+        next(r for r in records if r["eventName"] == "InvokeModel")
+    )
     record.update(overrides)
     return record
 

@@ -125,7 +125,9 @@ def render_markdown_table() -> str:
     for (service, name), action in sorted(ACTIONS.items()):
         shown = "auth.login.success / auth.login.failure" if action == "auth.login" else action
         lines.append(f"| `{service}.amazonaws.com` | `{name}` | `{shown}` |")
-    lines.append("| any other | `EventName` | `aws.<service>.<event_name>` |")
+    lines.append(
+        "| any | any other | `aws.<service>.<event_name>` (service: eventSource's first label) |"
+    )
     return "\n".join(lines) + "\n"
 
 

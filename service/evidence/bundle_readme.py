@@ -40,7 +40,9 @@ The signed message is these ASCII bytes, each line ending in a newline (0x0A):
     base64 -d <<< "SIGNATURE" > sig
     openssl pkeyutl -verify -pubin -inkey custody.pub.pem -rawin -in msg -sigfile sig
 
-`key_id` is hex SHA-256 of the raw 32-byte public key; it must match your key.
+`key_id` is hex SHA-256 of the raw 32-byte public key; it must match your key:
+
+    openssl pkey -pubin -in custody.pub.pem -outform DER | tail -c 32 | sha256sum
 
 2. Each record
 --------------

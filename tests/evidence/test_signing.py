@@ -21,6 +21,7 @@ from service.evidence.errors import (
 )
 from service.evidence.incremental import IncrementalTree
 from service.evidence.keys import (
+    _create_exclusively,
     key_fingerprint,
     load_or_create_key,
     load_public_key,
@@ -180,3 +181,12 @@ def test_auditor_consistency_check(key: Ed25519PrivateKey) -> None:
     stranger = Ed25519PrivateKey.generate().public_key()
     with pytest.raises(InvalidCheckpointError):
         verify_consistency_with_checkpoint(old, new, proof, stranger)
+
+
+def test_key_creation_never_clobbers_an_existing_file(tmp_path: Path) -> None:
+    # Simulates losing the creation race: the file appears before our link().
+    path = tmp_path / "k.pem"
+    assert _create_exclusively(path, b"first")
+    assert not _create_exclusively(path, b"second")
+    assert path.read_bytes() == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == ["k.pem"]

@@ -21,6 +21,9 @@ records.ndjson   one log record per line:
 proofs.ndjson    line i proves line i of records.ndjson:
                  {"seq", "leaf_index", "tree_size", "path": [HEX, ...]}
 
+Only the checkpoint is signed. manifest.json and README.txt are descriptive; what
+makes the records trustworthy is steps 1-4 below, which need nothing from the manifest.
+
 Hex is lowercase; SHA-256 means the 32-byte digest; || is byte concatenation;
 JCS(x) is the RFC 8785 JSON Canonicalization Scheme encoding of x (for example the
 `rfc8785` Python package).

@@ -40,10 +40,12 @@ class Node:
 class NodeStore(Protocol):
     """Read access to perfect-subtree hashes.
 
-    Implementations return exactly the requested hashes and raise
-    :class:`~service.evidence.errors.MissingNodeError` for any key they do not hold;
-    they never compute partial (ragged) subtrees. ``get_many`` exists so a SQL store
-    can answer a whole proof in one round trip; proof code only calls ``get_many``.
+    Implementations return stored hashes only; they never compute partial (ragged)
+    subtrees. ``get`` raises :class:`~service.evidence.errors.MissingNodeError` for a key
+    it does not hold; ``get_many`` may raise it or leave the key out (callers treat both
+    as missing). ``get_many`` exists so a SQL store can answer a whole proof in one round
+    trip; proof code only calls ``get_many``. Level-0 rows are the leaf hashes, so a
+    store may serve them from the log table instead of duplicating them.
     """
 
     def get(self, level: int, index: int) -> bytes: ...

@@ -40,30 +40,31 @@ class _Section:
 
 
 def load_dir(path: Path | str) -> tuple[list[RunbookTemplate], list[Problem]]:
-    """Load every `*.md` runbook in `path` (README.md excepted), sorted by file name.
+    """Load every `*.md` runbook in `path` (README.md excepted), sorted by id.
 
     Invalid files and later duplicates of an id are left out and reported.
     """
-    templates: list[RunbookTemplate] = []
+    parsed: list[tuple[Path, RunbookTemplate]] = []
     problems: list[Problem] = []
-    seen: dict[str, str] = {}
     for file in runbook_files(path):
         try:
-            template = load_file(file)
+            parsed.append((file, parse_runbook(file.read_bytes(), source=str(file))))
         except RunbookLoadError as exc:
             problems.extend(exc.problems)
-            continue
+    # Of files sharing an id, the one named after it is the real one.
+    parsed.sort(key=lambda item: (item[0].stem != item[1].id, item[0].name))
+    seen: dict[str, str] = {}
+    templates: list[RunbookTemplate] = []
+    for file, template in parsed:
         if template.id in seen:
-            problems.append(
-                _problem(
-                    template.source,
-                    "id",
-                    f"duplicate runbook id {template.id!r} (first defined in {seen[template.id]})",
-                )
-            )
-            continue
-        seen[template.id] = template.source
-        templates.append(template)
+            message = f"duplicate runbook id {template.id!r} (first defined in {seen[template.id]})"
+            problems.append(_problem(template.source, "id", message))
+        elif file.stem != template.id:
+            problems.append(_name_mismatch(file, template.id))
+        else:
+            templates.append(template)
+        seen.setdefault(template.id, template.source)
+    templates.sort(key=lambda t: t.id)
     return templates, problems
 
 
@@ -78,14 +79,13 @@ def load_file(path: Path | str) -> RunbookTemplate:
     path = Path(path)
     template = parse_runbook(path.read_bytes(), source=str(path))
     if path.stem != template.id:
-        raise RunbookLoadError(
-            [
-                _problem(
-                    str(path), "id", f"id {template.id!r} must match the file name {path.name!r}"
-                )
-            ]
-        )
+        raise RunbookLoadError([_name_mismatch(path, template.id)])
     return template
+
+
+def _name_mismatch(path: Path, runbook_id: str) -> Problem:
+    # One file per id, named after it, so `runbooks/<id>.md` is where to look.
+    return _problem(str(path), "id", f"id {runbook_id!r} must match the file name {path.name!r}")
 
 
 def parse_runbook(data: bytes, *, source: str) -> RunbookTemplate:

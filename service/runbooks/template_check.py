@@ -37,8 +37,23 @@ def check_template(text: str, *, source: str, field: str, line: int) -> list[Pro
         try:
             render_text(text, context)
         except SecurityError as exc:
-            return [problem(f"unsafe template: {exc}")]
+            return [problem(f"unsafe template: {exc}", _template_line(exc))]
         except (TemplateError, ValueError, TypeError) as exc:
             # ValueError/TypeError: a filter given bad arguments, e.g. minus("7 days").
-            return [problem(f"does not render for {name}: {exc}")]
+            return [problem(f"does not render for {name}: {exc}", _template_line(exc))]
     return []
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line a render error happened on.
+
+    Jinja rewrites tracebacks so that frames of compiled templates carry the
+    template's file name ("<template>") and line number.
+    """
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import yaml
+
 from service.runbooks.check import check_dir
 from tests.runbooks.conftest import SHIPPED_DIR, write_runbook
 
@@ -32,3 +34,17 @@ def test_missing_fallback_and_file_problems_are_reported(tmp_path: Path) -> None
 
     assert any("fallback runbook 'generic-ai-incident' is missing" in m for m in messages)
     assert any("broken.md" in m and "no '## step: look' section" in m for m in messages)
+
+
+def test_every_shipped_rule_names_a_shipped_runbook() -> None:
+    """The contract with rules/: `custom.runbook` must name a runbook that exists."""
+    rules_dir = SHIPPED_DIR.parent / "rules"
+    refs = [
+        (str(path), doc["custom"]["runbook"])
+        for path in sorted(rules_dir.glob("*.yml"))
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+        if isinstance(doc, dict) and isinstance(doc.get("custom"), dict)
+        and "runbook" in doc["custom"]
+    ]  # fmt: skip
+
+    assert check_dir(SHIPPED_DIR, refs) == []

@@ -124,9 +124,13 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
             raise _FileRejected(
                 [RuleLoadError(path, f"Sigma '{key}' documents are not supported", key, label)]
             )
-    collection = SigmaCollection.from_dicts(
-        [copy.deepcopy(doc)], collect_errors=True, resolve_references=False
-    )
+    try:
+        # collect_errors gathers most problems, but some constructors still raise.
+        collection = SigmaCollection.from_dicts(
+            [copy.deepcopy(doc)], collect_errors=True, resolve_references=False
+        )
+    except sx.SigmaError as exc:
+        raise _FileRejected([_sigma_error(path, label, exc)]) from exc
     if collection.errors:
         raise _FileRejected([_sigma_error(path, label, e) for e in collection.errors])
     sigma = collection.rules[0]
@@ -152,6 +156,8 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
         raise _FileRejected([RuleLoadError(path, str(exc), exc.field, label)]) from exc
     except UnsupportedDetection as exc:
         raise _FileRejected([RuleLoadError(path, str(exc), "detection", label)]) from exc
+    except sx.SigmaError as exc:  # pySigma parses the condition lazily, i.e. here
+        raise _FileRejected([_sigma_error(path, label, exc)]) from exc
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
     return Parsed(
         path=path,

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from service.auth.cli import app as token_app
 from service.config import Settings
-from service.db import make_engine, make_sessionmaker, session_scope
+from service.db import database, make_engine, session_scope
 from service.logging import configure_logging, get_logger
 
 app = typer.Typer(
@@ -103,8 +103,7 @@ def verify(
     from service.auditlog.verify import verify_chain
 
     settings = Settings()
-    factory = make_sessionmaker(make_engine(settings.database_url))
-    with session_scope(factory) as session:
+    with database(settings.database_url) as factory, session_scope(factory) as session:
         report = verify_chain(session=session, from_seq=from_seq, to_seq=to_seq)
     if report.ok:
         console.print(

@@ -58,6 +58,16 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
+def database(url: str) -> Iterator[sessionmaker[Session]]:
+    """A session factory for one CLI command or worker run; the pool is closed after."""
+    engine = make_engine(url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work for workers and CLI commands: commit on success, roll back on error."""
     session = factory()

@@ -1,9 +1,10 @@
 """Canonical bytes for hashing: RFC 8785 (JCS), with an orjson fast path.
 
 orjson with sorted keys produces exactly the JCS bytes for the values we feed it once
-two differences are removed: integral floats (orjson writes `100.0`, JCS `100`) are
-turned into ints, and keys outside the Basic Multilingual Plane (JCS sorts by UTF-16
-code units, orjson by code points) send the value to the `rfc8785` package instead.
+the differences are removed: small integral floats (orjson writes `100.0`, JCS `100`)
+are turned into ints; large integral floats, floats below 1e-5 (exponent notation
+differs) and keys outside the Basic Multilingual Plane (JCS sorts by UTF-16 code
+units, orjson by code points) send the value to the `rfc8785` package instead.
 `tests/auditlog/test_canonical.py` proves the equality with hypothesis.
 """
 
@@ -43,9 +44,11 @@ def _normalize(value: Any, path: str, depth: int) -> tuple[Any, bool]:
     if kind is float:
         if not math.isfinite(value):
             raise NotIJSON(path, "non-finite number")
-        if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER:
-            return int(value), False
-        return value, not value.is_integer()
+        if value.is_integer():
+            # Small integral floats print like ints in JCS; large ones need its exponent form.
+            return (int(value), False) if abs(value) <= MAX_SAFE_INTEGER else (value, True)
+        # Below 1e-5 orjson switches to exponent notation earlier than JCS (which does at 1e-7).
+        return value, abs(value) < 1e-5
     if kind is dict:
         slow = False
         out: dict[str, Any] = {}

@@ -77,7 +77,9 @@ def append(*, session: Session, events: list[Prepared]) -> Appended:
     """
     head_seq, head_hash = lock_head(session)
     result = Appended(head_seq=head_seq, head_hash=head_hash)
-    keys = [(e.source, e.event_id) for e in events if e.event_id is not None]
+    keys: list[tuple[str, str | None]] = [
+        (e.source, e.event_id) for e in events if e.event_id is not None
+    ]
     seen = _existing(session, keys) if keys else {}
 
     fresh: list[Prepared] = []

@@ -107,8 +107,11 @@ def stream(
     if limit is not None:
         stmt = stmt.limit(limit)
     result = session.execute(stmt.execution_options(yield_per=STREAM_BATCH))
-    for row in result:
-        yield to_public(row)
+    try:
+        for row in result:
+            yield to_public(row)
+    finally:
+        result.close()  # also when the client goes away mid-stream
 
 
 def get_event(*, session: Session, seq: int) -> dict[str, Any]:

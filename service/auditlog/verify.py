@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -54,7 +57,24 @@ def verify_chain(*, session: Session, from_seq: int = 1, to_seq: int | None = No
         .order_by(LogRecord.seq)
         .execution_options(yield_per=BATCH)
     )
-    for row in session.execute(stmt):
+    result = session.execute(stmt)
+    try:
+        return _walk(result, report, fail, prev, expected, last, erased, to_seq is None)
+    finally:
+        result.close()  # a server-side cursor left open on early return leaks
+
+
+def _walk(
+    result: Any,
+    report: VerifyReport,
+    fail: Callable[[int, str], VerifyReport],
+    prev: str,
+    expected: int,
+    last: int,
+    erased: set[int],
+    to_head: bool,
+) -> VerifyReport:
+    for row in result:
         if row.seq != expected:
             return fail(expected, f"gap: records {expected}..{row.seq - 1} are missing")
         if row.prev_hash != prev:
@@ -71,6 +91,8 @@ def verify_chain(*, session: Session, from_seq: int = 1, to_seq: int | None = No
         report.checked += 1
     if expected <= last:
         return fail(expected, f"gap: records {expected}..{last} are missing")
-    if to_seq is None and head_seq >= from_seq and prev != head_hash:
-        return fail(head_seq, "head mismatch: the stored head hash differs from the last record")
+    if to_head and report.head_seq >= report.from_seq and prev != report.head_hash:
+        return fail(
+            report.head_seq, "head mismatch: the stored head hash differs from the last record"
+        )
     return report

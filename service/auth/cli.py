@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from rich.console import Console
 from rich.table import Table
 
 from service.auth.schemas import Scope
 from service.auth.service import create_token, list_tokens, parse_duration, revoke_token
 from service.config import Settings
-from service.db import make_engine, make_sessionmaker, session_scope
+from service.db import database, session_scope
 
 app = typer.Typer(no_args_is_help=True, help="API tokens (run where the database is reachable).")
 console = Console()
 
 
-def _factory() -> sessionmaker[Session]:
+@contextmanager
+def _session() -> Iterator[Session]:
     from service.cli import ensure_migrated
 
     settings = Settings()
     ensure_migrated(settings)
-    return make_sessionmaker(make_engine(settings.database_url))
+    with database(settings.database_url) as factory, session_scope(factory) as session:
+        yield session
 
 
 @app.command("create")
@@ -37,7 +41,7 @@ def create(
     """Create a token. The secret is printed once and stored only as a hash."""
     try:
         lifetime = parse_duration(expires) if expires else None
-        with session_scope(_factory()) as session:
+        with _session() as session:
             token = create_token(
                 session=session, scope=scope, name=name, source=source, expires_in=lifetime
             )
@@ -55,7 +59,7 @@ def create(
 @app.command("list")
 def list_() -> None:
     """List tokens (never their secrets)."""
-    with session_scope(_factory()) as session:
+    with _session() as session:
         tokens = list_tokens(session=session)
     table = Table("id", "name", "scope", "source", "prefix", "created", "expires", "revoked")
     for t in tokens:
@@ -75,6 +79,6 @@ def list_() -> None:
 @app.command("revoke")
 def revoke(token_id: Annotated[str, typer.Argument(help="the token id (tok_...)")]) -> None:
     """Revoke a token; it stops working immediately."""
-    with session_scope(_factory()) as session:
+    with _session() as session:
         token = revoke_token(session=session, token_id=token_id)
     console.print(f"Revoked {token.id}")

@@ -17,6 +17,7 @@ from service.db import make_engine, make_sessionmaker
 from service.health import router as health_router
 from service.metrics import Metrics
 from service.middleware import RequestContext
+from service.worker import InProcessWorker, build_tasks
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -25,8 +26,17 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+        worker = None
+        if settings.run_background:
+            worker = InProcessWorker(build_tasks(settings), app.state.sessionmaker)
+            worker.start()
+        app.state.worker = worker
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.close()
+            engine.dispose()
 
     app = FastAPI(
         title="Custody",

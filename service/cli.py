@@ -95,6 +95,26 @@ def serve(
 
 
 @app.command()
+def worker() -> None:
+    """Run the background loops (rules engine, checkpointer) for production."""
+    import signal
+    import threading
+
+    from service import worker as worker_mod
+
+    settings = Settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    ensure_migrated(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    tasks = worker_mod.build_tasks(settings)
+    get_logger("custody").info("worker.start", tasks=[t.name for t in tasks])
+    with database(settings.database_url) as factory:
+        worker_mod.run(tasks, factory, stop)
+
+
+@app.command()
 def verify(
     from_seq: Annotated[int, typer.Option("--from-seq", min=1, help="First seq to check")] = 1,
     to_seq: Annotated[int | None, typer.Option("--to-seq", min=1, help="Last seq to check")] = None,

@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = None
-        if settings.run_background:
+        if settings.background_in_process:
             worker = InProcessWorker(build_tasks(settings), app.state.sessionmaker)
             worker.start()
         app.state.worker = worker

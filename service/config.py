@@ -32,13 +32,18 @@ class Settings(BaseSettings):
     ingest_rate_limit_per_minute: int = Field(default=60_000, ge=1)
     metrics_open: bool = False
 
-    # Background work run in-process by `custody serve` (the worker runs it otherwise).
-    run_background: bool = True
+    # Background work (rules engine, checkpointer) in-process with `custody serve`.
+    # Unset: on for the embedded SQLite default, off for PostgreSQL (run `custody worker`).
+    run_background: bool | None = None
     rules_dir: Path = Path("rules")
     runbooks_dir: Path = Path("runbooks")
     signing_key_path: Path = Path("custody-signing-key.pem")
     checkpoint_every_events: int = Field(default=10_000, ge=1)
     checkpoint_every_seconds: float = Field(default=300.0, gt=0)
+
+    @property
+    def background_in_process(self) -> bool:
+        return self.is_sqlite if self.run_background is None else self.run_background
 
     @property
     def is_sqlite(self) -> bool:

@@ -52,31 +52,66 @@ class UnsupportedDetection(ValueError):
     """The detection uses something the engine cannot evaluate (the message says what)."""
 
 
-def compile_detection(rule: SigmaRule) -> tuple[Predicate, frozenset[str] | None]:
-    """Return the rule's predicate and the set of actions it can match (None: any action).
+def compile_detection(rule: SigmaRule) -> tuple[Predicate, frozenset[str] | None, Predicate]:
+    """Return the predicate, the actions it can match (None: any), and a dispatch predicate.
 
-    Several `condition` entries are OR-ed, as Sigma specifies.
+    The dispatch predicate is only valid for events whose action is in that set (the
+    engine's action index guarantees it): tests on `action` that are then always true are
+    folded away. Several `condition` entries are OR-ed, as Sigma specifies.
     """
     trees = [condition.parsed for condition in rule.detection.parsed_condition]
     nodes = [tree for tree in trees if tree is not None]
     if not nodes:
         raise UnsupportedDetection("detection condition is empty")
-    preds = [_node(node) for node in nodes]
     action_sets = [_actions(node) for node in nodes]
     actions: frozenset[str] | None = None
     if all(s is not None for s in action_sets):
         actions = frozenset().union(*[s for s in action_sets if s is not None])
-    return _any_of(preds), actions
+    full = _predicate(_any([_node(node, None) for node in nodes]))
+    dispatch = _predicate(_any([_node(node, actions) for node in nodes]))
+    return full, actions, dispatch
 
 
-def _node(node: Any) -> Predicate:
+Compiled = Predicate | bool  # a bool is a subtree folded to a constant
+
+
+def _predicate(compiled: Compiled) -> Predicate:
+    if compiled is True:
+        return lambda event: True
+    if compiled is False:
+        return lambda event: False
+    return compiled
+
+
+def _all(parts: list[Compiled]) -> Compiled:
+    if any(p is False for p in parts):
+        return False
+    preds = [p for p in parts if not isinstance(p, bool)]
+    return _all_of(preds) if preds else True
+
+
+def _any(parts: list[Compiled]) -> Compiled:
+    if any(p is True for p in parts):
+        return True
+    preds = [p for p in parts if not isinstance(p, bool)]
+    return _any_of(preds) if preds else False
+
+
+def _node(node: Any, known: frozenset[str] | None) -> Compiled:
+    """`known`: the event's action is certainly one of these (None: unknown)."""
+    if known is not None and node_field(node) == "action":
+        tested = _actions(node)
+        if tested is not None and known <= tested:
+            return True
     if isinstance(node, ConditionAND):
-        return _all_of([_node(arg) for arg in node.args])
+        return _all([_node(arg, known) for arg in node.args])
     if isinstance(node, ConditionOR):
         folded = _fold_equalities(node)
-        return folded if folded is not None else _any_of([_node(arg) for arg in node.args])
+        return folded if folded is not None else _any([_node(arg, known) for arg in node.args])
     if isinstance(node, ConditionNOT):
-        inner = _node(node.args[0])
+        inner = _node(node.args[0], known)
+        if isinstance(inner, bool):
+            return not inner
         return lambda event: not inner(event)
     if isinstance(node, ConditionFieldEqualsValueExpression):
         return _leaf(node.field, node.value)
@@ -85,6 +120,17 @@ def _node(node: Any) -> Predicate:
             "keyword detections (values without a field) are not supported; name the field"
         )
     raise UnsupportedDetection(f"unsupported condition element {type(node).__name__}")
+
+
+def node_field(node: Any) -> str | None:
+    """The single field a leaf, or an OR of leaves, tests; else None."""
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return node.field
+    if isinstance(node, ConditionOR) and node.args:
+        fields = {node_field(arg) for arg in node.args}
+        if len(fields) == 1:
+            return fields.pop()
+    return None
 
 
 def _all_of(preds: list[Predicate]) -> Predicate:
@@ -124,7 +170,20 @@ def _fold_equalities(node: ConditionOR) -> Predicate | None:
     (field,) = fields
     _check_field(field)
     wanted = frozenset(t.lower() for t in texts if t is not None)
-    return _wrap(make_getter(field), lambda v: (t := _text(v)) is not None and t.lower() in wanted)
+    return _string_leaf(make_getter(field), lambda t: t.lower() in wanted)
+
+
+def _string_leaf(get: Getter, on_text: Callable[[str], bool]) -> Predicate:
+    """Leaf for string tests with the common case (a str value) kept on the fast path."""
+    slow = _wrap(get, lambda v: (t := _text(v)) is not None and on_text(t))
+
+    def leaf(event: Event) -> bool:
+        value = get(event)
+        if type(value) is str:
+            return on_text(value)
+        return value is not None and slow(event)
+
+    return leaf
 
 
 def _check_field(field: str) -> None:
@@ -191,6 +250,9 @@ def _leaf(field: str, value: Any) -> Predicate:
             return a is not None and b is not None and a.lower() == b.lower()
 
         return same
+    if type(value) is SigmaString and (text := _plain(value)) is not None:
+        lowered = text.lower()
+        return _string_leaf(get, lambda t: t.lower() == lowered)
     return _wrap(get, _value_test(value))
 
 

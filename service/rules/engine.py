@@ -19,20 +19,22 @@ Contract for callers (the worker, backtests, `custody rules test`):
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import orjson
+
 from service.rules.fields import Getter, make_getter
-from service.rules.model import Event, Firing, Rule
+from service.rules.model import Event, Firing, Predicate, Rule
 from service.rules.seen import InMemorySeenStore, SeenStore
 from service.rules.timeutil import from_us, span_us, to_us
 from service.rules.windows import Hit, Key, Match, Window
 
 _SWEEP_EVERY = 4096
+_Candidates = tuple[tuple[Rule, Predicate], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +50,17 @@ class _Consumer:
 
 def dedup_key(rule_id: str, group: Mapping[str, Any]) -> str:
     """Stable across processes and restarts: hash of rule id and sorted group values."""
-    text = json.dumps([rule_id, sorted(group.items())], separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_canonical([rule_id, sorted(group.items())]).encode()).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    # orjson is ~10x faster than json.dumps here; str() covers anything it cannot encode.
+    return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _hashable(value: Any) -> Any:
     if isinstance(value, list | dict):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+        return _canonical(value)
     return value
 
 
@@ -116,14 +122,17 @@ class Engine:
         return consumers
 
     @staticmethod
-    def _index(rules: Sequence[Rule]) -> tuple[tuple[Rule, ...], dict[str, tuple[Rule, ...]]]:
+    def _index(rules: Sequence[Rule]) -> tuple[_Candidates, dict[str, _Candidates]]:
         """Rules to try per action; rules not pinned to actions are tried for every event."""
-        detections = [r for r in rules if r.predicate is not None]
-        anywhere = tuple(r for r in detections if r.actions is None)
-        by_action: dict[str, list[Rule]] = {}
-        for rule in detections:
+        anywhere: _Candidates = tuple(
+            (r, r.predicate) for r in rules if r.predicate is not None and r.actions is None
+        )
+        by_action: dict[str, list[tuple[Rule, Predicate]]] = {}
+        for rule in rules:
+            if rule.dispatch is None:
+                continue
             for action in rule.actions or ():
-                by_action.setdefault(action, []).append(rule)
+                by_action.setdefault(action, []).append((rule, rule.dispatch))
         return anywhere, {a: (*rs, *anywhere) for a, rs in by_action.items()}
 
     def max_window(self) -> timedelta:
@@ -149,6 +158,10 @@ class Engine:
         """Events matched per detection rule, and firings per correlation rule."""
         return dict(self._matches)
 
+    def state_size(self) -> int:
+        """Matches currently held in correlation windows (memory gauge)."""
+        return sum(w.size() for w in self._windows.values())
+
     def warm(self, event: Event) -> None:
         """Rebuild state from an already-processed event without emitting firings."""
         self.process(event, emit=False)
@@ -169,8 +182,8 @@ class Engine:
         candidates = (
             self._by_action.get(action.lower(), self._any) if isinstance(action, str) else self._any
         )
-        for rule in candidates:
-            if not rule.predicate(event):  # type: ignore[misc]  # detection rules only
+        for rule, predicate in candidates:
+            if not predicate(event):
                 continue
             self._matches[rule.id] += 1
             if rule.first_seen is not None and not self._novel(rule, event, t):
@@ -226,7 +239,7 @@ class Engine:
         values = [get(event) for get in self._first_seen_getters[rule.id]]
         if any(v is None for v in values):
             return False
-        key = json.dumps(values, separators=(",", ":"), default=str)
+        key = _canonical(values)
         at = from_us(t)
         last = self.seen.get_last_seen(rule.id, key)
         self.seen.set_last_seen(rule.id, key, at)

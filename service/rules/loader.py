@@ -145,7 +145,7 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
             sigma.custom_attributes,
             allowed=frozenset({"correlation"}) if is_corr else frozenset(),
         )
-        predicate, actions = _detection(sigma, custom)
+        predicate, actions, dispatch = _detection(sigma, custom)
         if isinstance(sigma, SigmaCorrelationRule) and isinstance(
             sigma.condition, SigmaExtendedCorrelationCondition
         ):
@@ -167,16 +167,17 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
         own_hash=hashlib.sha256(canonical.encode()).hexdigest(),
         predicate=predicate,
         actions=actions,
+        dispatch=dispatch,
     )
 
 
 def _detection(
     sigma: SigmaRule | SigmaCorrelationRule, custom: Custom
-) -> tuple[Predicate | None, frozenset[str] | None]:
+) -> tuple[Predicate | None, frozenset[str] | None, Predicate | None]:
     if isinstance(sigma, SigmaCorrelationRule):
         if custom.first_seen is not None:
             raise CustomError("custom.first_seen", "only detection rules can be first-seen rules")
-        return None, None
+        return None, None, None
     for path in custom.dedup:
         if not is_event_path(path):
             raise CustomError("custom.dedup", f"'{path}' is not an event field path")
@@ -285,6 +286,7 @@ def _build(parsed: Parsed, built: dict[str, Rule], silent: set[str]) -> Rule:
         document=parsed.doc,
         predicate=parsed.predicate,
         actions=parsed.actions,
+        dispatch=parsed.dispatch,
         first_seen=parsed.custom.first_seen,
         correlation=parsed.correlation,
     )

@@ -104,6 +104,8 @@ class Rule:
     document: Mapping[str, Any]
     predicate: Predicate | None = None
     actions: frozenset[str] | None = None
+    # Same as `predicate` for events whose action is in `actions`; cheaper (engine only).
+    dispatch: Predicate | None = None
     first_seen: FirstSeen | None = None
     correlation: Correlation | None = None
 

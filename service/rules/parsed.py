@@ -30,6 +30,7 @@ class Parsed:
     own_hash: str
     predicate: Predicate | None
     actions: frozenset[str] | None
+    dispatch: Predicate | None
     refs: list[Parsed] = field(default_factory=list)
     correlation: Correlation | None = None
 

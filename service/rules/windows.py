@@ -145,6 +145,9 @@ class Window:
             if not group.items:
                 del self.groups[key]
 
+    def size(self) -> int:
+        return sum(len(g.items) for g in self.groups.values())
+
     def _holds(self, items: list[Match], lo: int, hi: int, new: int | None) -> bool:
         kind = self.type
         if kind is CorrelationType.EVENT_COUNT:

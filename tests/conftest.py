@@ -40,7 +40,9 @@ def _pg_conninfo(database: str) -> str:
 
 
 def _pg_exec(sql: str) -> None:
-    with psycopg.connect(_pg_conninfo(make_url(PG_URL).database or "postgres"), autocommit=True) as c:
+    with psycopg.connect(
+        _pg_conninfo(make_url(PG_URL).database or "postgres"), autocommit=True
+    ) as c:
         c.execute(sql)
 
 

@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from service.auth.schemas import Scope
 from service.auth.service import create_token, list_tokens, parse_duration, revoke_token

@@ -66,6 +66,8 @@ def test_integral_floats_hash_like_integers() -> None:
 
 
 @settings(max_examples=3000, deadline=None)
-@given(st.floats(allow_nan=False, allow_infinity=False) | st.floats(min_value=-1e-3, max_value=1e-3))
+@given(
+    st.floats(allow_nan=False, allow_infinity=False) | st.floats(min_value=-1e-3, max_value=1e-3)
+)
 def test_every_float_canonicalizes_like_rfc8785(value: float) -> None:
     assert canonical_json([value]) == rfc8785.dumps([value])

@@ -82,7 +82,9 @@ def test_partial_stores_valid_items_and_lists_rejected(client: TestClient, app: 
     assert r.status_code == 200
     body = r.json()
     assert body["accepted"] == 2 and body["rejected"] == 1
-    assert body["errors"] == [{"index": 1, "field": "action", "message": body["errors"][0]["message"]}]
+    assert body["errors"] == [
+        {"index": 1, "field": "action", "message": body["errors"][0]["message"]}
+    ]
     assert user_events(app) == 2
 
 
@@ -95,7 +97,9 @@ def test_retry_is_a_duplicate_and_changed_content_a_conflict(client: TestClient,
     assert r.status_code == 409
     assert r.json()["errors"][0]["index"] == 1
     assert user_events(app) == 2  # k3 was not stored either: atomic
-    r = client.post("/v1/events?partial=true", json=[event(id="k3"), event(id="k1", outcome="failure")])
+    r = client.post(
+        "/v1/events?partial=true", json=[event(id="k3"), event(id="k1", outcome="failure")]
+    )
     assert r.json()["accepted"] == 1 and r.json()["rejected"] == 1
     # the same key under another source is another event
     assert client.post("/v1/events", json=event(id="k1", source="other")).json()["accepted"] == 1

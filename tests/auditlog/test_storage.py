@@ -45,7 +45,11 @@ def _without_triggers(app: Any, backend: str, *statements: str) -> None:
             conn.execute(text("ALTER TABLE log_records DISABLE TRIGGER USER"))
             conn.execute(text("ALTER TABLE log_payloads DISABLE TRIGGER USER"))
         else:
-            for name in ("log_records_no_update", "log_records_no_delete", "log_payloads_no_update"):
+            for name in (
+                "log_records_no_update",
+                "log_records_no_delete",
+                "log_payloads_no_update",
+            ):
                 conn.execute(text(f"DROP TRIGGER {name}"))
         for sql in statements:
             conn.execute(text(sql))
@@ -58,7 +62,9 @@ def test_verify_ok_on_an_untouched_log(client: TestClient, db_url: str) -> None:
     assert "OK" in result.output and "11 records verified" in result.output
 
 
-def test_verify_names_the_changed_record(client: TestClient, app: Any, backend: str, db_url: str) -> None:
+def test_verify_names_the_changed_record(
+    client: TestClient, app: Any, backend: str, db_url: str
+) -> None:
     _fill(client)
     _without_triggers(app, backend, "UPDATE log_records SET actor_id = 'mallory' WHERE seq = 5")
     result = _verify(db_url)
@@ -66,17 +72,24 @@ def test_verify_names_the_changed_record(client: TestClient, app: Any, backend: 
     assert "seq 5" in result.output and "content changed" in result.output
 
 
-def test_verify_reports_a_deleted_record_as_a_gap(client: TestClient, app: Any, backend: str, db_url: str) -> None:
+def test_verify_reports_a_deleted_record_as_a_gap(
+    client: TestClient, app: Any, backend: str, db_url: str
+) -> None:
     _fill(client)
     _without_triggers(
-        app, backend, "DELETE FROM log_payloads WHERE seq = 7", "DELETE FROM log_records WHERE seq = 7"
+        app,
+        backend,
+        "DELETE FROM log_payloads WHERE seq = 7",
+        "DELETE FROM log_records WHERE seq = 7",
     )
     result = _verify(db_url)
     assert result.exit_code == 1
     assert "seq 7" in result.output and "gap" in result.output
 
 
-def test_verify_reports_rewritten_hash_as_broken_link(client: TestClient, app: Any, backend: str, db_url: str) -> None:
+def test_verify_reports_rewritten_hash_as_broken_link(
+    client: TestClient, app: Any, backend: str, db_url: str
+) -> None:
     """Recomputing one record's hash after editing it breaks the next record's link."""
     _fill(client)
     with app.state.engine.connect() as conn:
@@ -90,14 +103,18 @@ def test_verify_reports_rewritten_hash_as_broken_link(client: TestClient, app: A
     forged = dict(row, actor_id="mallory")
     new_hash = chain_hash(forged["prev_hash"], record_from_row(Row(forged)))
     _without_triggers(
-        app, backend, f"UPDATE log_records SET actor_id = 'mallory', hash = '{new_hash}' WHERE seq = 4"
+        app,
+        backend,
+        f"UPDATE log_records SET actor_id = 'mallory', hash = '{new_hash}' WHERE seq = 4",
     )
     result = _verify(db_url)
     assert result.exit_code == 1
     assert "seq 5" in result.output and "link broken" in result.output
 
 
-def test_verify_reports_changed_and_missing_payloads(client: TestClient, app: Any, backend: str, db_url: str) -> None:
+def test_verify_reports_changed_and_missing_payloads(
+    client: TestClient, app: Any, backend: str, db_url: str
+) -> None:
     _fill(client)
     _without_triggers(
         app, backend, "UPDATE log_payloads SET body = '{\"attributes\":{}}' WHERE seq = 6"
@@ -111,10 +128,15 @@ def test_verify_reports_changed_and_missing_payloads(client: TestClient, app: An
     assert "seq 6" in result.output and "payload missing" in result.output
 
 
-def test_verify_detects_a_truncated_tail(client: TestClient, app: Any, backend: str, db_url: str) -> None:
+def test_verify_detects_a_truncated_tail(
+    client: TestClient, app: Any, backend: str, db_url: str
+) -> None:
     _fill(client)
     _without_triggers(
-        app, backend, "DELETE FROM log_payloads WHERE seq = 11", "DELETE FROM log_records WHERE seq = 11"
+        app,
+        backend,
+        "DELETE FROM log_payloads WHERE seq = 11",
+        "DELETE FROM log_records WHERE seq = 11",
     )
     result = _verify(db_url)
     assert result.exit_code == 1

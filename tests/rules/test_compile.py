@@ -40,14 +40,32 @@ def with_(**fields: Any) -> dict[str, Any]:
         ("sel: {actor.id|contains: ALICE}\ncondition: sel", with_(actor={"id": "x-alice-y"}), True),
         ("sel: {actor.id|contains: bob}\ncondition: sel", with_(actor={"id": "alice"}), False),
         ("sel: {actor.id|startswith: svc-}\ncondition: sel", with_(actor={"id": "SVC-etl"}), True),
-        ("sel: {actor.id|endswith: '@corp.com'}\ncondition: sel", with_(actor={"id": "a@CORP.com"}), True),
-        ("sel: {actor.id|endswith: '@corp.com'}\ncondition: sel", with_(actor={"id": "a@corp.co"}), False),
-        ("sel: {actor.id|contains|cased: Alice}\ncondition: sel", with_(actor={"id": "alice"}), False),
+        (
+            "sel: {actor.id|endswith: '@corp.com'}\ncondition: sel",
+            with_(actor={"id": "a@CORP.com"}),
+            True,
+        ),
+        (
+            "sel: {actor.id|endswith: '@corp.com'}\ncondition: sel",
+            with_(actor={"id": "a@corp.co"}),
+            False,
+        ),
+        (
+            "sel: {actor.id|contains|cased: Alice}\ncondition: sel",
+            with_(actor={"id": "alice"}),
+            False,
+        ),
         # all: every value must match
-        ("sel: {actor.user_agent|contains|all: [curl, linux]}\ncondition: sel",
-         with_(actor={"user_agent": "curl/8 (Linux)"}), True),
-        ("sel: {actor.user_agent|contains|all: [curl, windows]}\ncondition: sel",
-         with_(actor={"user_agent": "curl/8 (Linux)"}), False),
+        (
+            "sel: {actor.user_agent|contains|all: [curl, linux]}\ncondition: sel",
+            with_(actor={"user_agent": "curl/8 (Linux)"}),
+            True,
+        ),
+        (
+            "sel: {actor.user_agent|contains|all: [curl, windows]}\ncondition: sel",
+            with_(actor={"user_agent": "curl/8 (Linux)"}),
+            False,
+        ),
         # re: case-sensitive unanchored search unless |i
         ("sel: {actor.id|re: '^a.+e$'}\ncondition: sel", with_(actor={"id": "alice"}), True),
         ("sel: {actor.id|re: '^A'}\ncondition: sel", with_(actor={"id": "alice"}), False),
@@ -55,12 +73,36 @@ def with_(**fields: Any) -> dict[str, Any]:
         ("sel: {actor.id|re: 'lic'}\ncondition: sel", with_(actor={"id": "alice"}), True),
         # numeric comparisons
         ("sel: {attributes.bytes|gt: 100}\ncondition: sel", with_(attributes={"bytes": 101}), True),
-        ("sel: {attributes.bytes|gt: 100}\ncondition: sel", with_(attributes={"bytes": 100}), False),
-        ("sel: {attributes.bytes|gte: 100}\ncondition: sel", with_(attributes={"bytes": 100}), True),
-        ("sel: {attributes.bytes|lt: 100}\ncondition: sel", with_(attributes={"bytes": 99.5}), True),
-        ("sel: {attributes.bytes|lte: 100}\ncondition: sel", with_(attributes={"bytes": 101}), False),
-        ("sel: {attributes.bytes|gt: 100}\ncondition: sel", with_(attributes={"bytes": "200"}), True),
-        ("sel: {attributes.bytes|gt: 100}\ncondition: sel", with_(attributes={"bytes": "big"}), False),
+        (
+            "sel: {attributes.bytes|gt: 100}\ncondition: sel",
+            with_(attributes={"bytes": 100}),
+            False,
+        ),
+        (
+            "sel: {attributes.bytes|gte: 100}\ncondition: sel",
+            with_(attributes={"bytes": 100}),
+            True,
+        ),
+        (
+            "sel: {attributes.bytes|lt: 100}\ncondition: sel",
+            with_(attributes={"bytes": 99.5}),
+            True,
+        ),
+        (
+            "sel: {attributes.bytes|lte: 100}\ncondition: sel",
+            with_(attributes={"bytes": 101}),
+            False,
+        ),
+        (
+            "sel: {attributes.bytes|gt: 100}\ncondition: sel",
+            with_(attributes={"bytes": "200"}),
+            True,
+        ),
+        (
+            "sel: {attributes.bytes|gt: 100}\ncondition: sel",
+            with_(attributes={"bytes": "big"}),
+            False,
+        ),
         ("sel: {attributes.bytes|gt: 0}\ncondition: sel", with_(attributes={"bytes": True}), False),
         # numbers and booleans
         ("sel: {attributes.code: 403}\ncondition: sel", with_(attributes={"code": 403}), True),
@@ -79,11 +121,22 @@ def with_(**fields: Any) -> dict[str, Any]:
         ("sel: {outcome|neq: success}\ncondition: sel", with_(outcome="denied"), True),
         ("sel: {outcome|neq: success}\ncondition: sel", with_(outcome="success"), False),
         ("sel: {attributes.a.b: x}\ncondition: sel", with_(attributes={"a": {"b": "X"}}), True),
-        ("sel: {attributes.tags: pii}\ncondition: sel", with_(attributes={"tags": ["x", "PII"]}), True),
-        ("sel: {attributes.tags: pii}\ncondition: sel", with_(attributes={"tags": [{"a": 1}]}), False),
+        (
+            "sel: {attributes.tags: pii}\ncondition: sel",
+            with_(attributes={"tags": ["x", "PII"]}),
+            True,
+        ),
+        (
+            "sel: {attributes.tags: pii}\ncondition: sel",
+            with_(attributes={"tags": [{"a": 1}]}),
+            False,
+        ),
         # fieldref compares two fields
-        ("sel: {attributes.grantee|fieldref: actor.id}\ncondition: sel",
-         with_(actor={"id": "a"}, attributes={"grantee": "A"}), True),
+        (
+            "sel: {attributes.grantee|fieldref: actor.id}\ncondition: sel",
+            with_(actor={"id": "a"}, attributes={"grantee": "A"}),
+            True,
+        ),
     ],
 )
 def test_value_matching(load_text: LoadText, detection: str, ev: dict[str, Any], expected: bool):

@@ -29,27 +29,57 @@ def load_dir(tmp_path: Path, files: dict[str, str]) -> tuple[list, list[RuleLoad
         ("title: [unclosed\n", None, "YAML"),
         (rule_yaml("sel: {user.name: x}\ncondition: sel"), "detection", "user.name"),
         (rule_yaml("sel: {action|bogus: x}\ncondition: sel"), "detection", "bogus"),
-        (rule_yaml("sel: {action: x}\ncondition: sel and missing"), "detection.condition", "missing"),
+        (
+            rule_yaml("sel: {action: x}\ncondition: sel and missing"),
+            "detection.condition",
+            "missing",
+        ),
         (rule_yaml("sel: [a, b]\ncondition: sel"), "detection", "keyword"),
         (rule_yaml("sel: {actor.ip|cidr: 10.0.0.0/33}\ncondition: sel"), "detection", "CIDR"),
         (rule_yaml("sel: {actor.id|re: '('}\ncondition: sel"), "detection", "invalid"),
         (rule_yaml("sel: {action: x}\ncondition: sel", level="severe"), "level", "severe"),
         (rule_yaml("sel: {action: x}\ncondition: sel", extra="levle: high\n"), "levle", "unknown"),
-        (rule_yaml("sel: {action: x}\ncondition: sel", extra="custom: {runbok: x}\n"),
-         "custom.runbok", "unknown"),
-        (rule_yaml("sel: {action: x}\ncondition: sel", extra="custom: {runbook: 7}\n"),
-         "custom.runbook", "runbook id"),
-        (rule_yaml("sel: {action: x}\ncondition: sel", extra="custom: {dedup: [user]}\n"),
-         "custom.dedup", "user"),
-        (rule_yaml("sel: {action: x}\ncondition: sel",
-                   extra="custom: {first_seen: {fields: [actor.id], history: 30x}}\n"),
-         "custom.first_seen.history", "30x"),
-        (rule_yaml("sel: {action: x}\ncondition: sel",
-                   extra="custom: {first_seen: {fields: [who], history: 30d}}\n"),
-         "custom.first_seen.fields", "who"),
-        ("title: no id\nlevel: low\nlogsource: {product: x}\ndetection: {s: {action: a}, condition: s}\n",
-         "id", "UUID"),
-        (rule_yaml("sel: {action: x}\ncondition: sel").replace("level: medium\n", ""), "level", "level"),
+        (
+            rule_yaml("sel: {action: x}\ncondition: sel", extra="custom: {runbok: x}\n"),
+            "custom.runbok",
+            "unknown",
+        ),
+        (
+            rule_yaml("sel: {action: x}\ncondition: sel", extra="custom: {runbook: 7}\n"),
+            "custom.runbook",
+            "runbook id",
+        ),
+        (
+            rule_yaml("sel: {action: x}\ncondition: sel", extra="custom: {dedup: [user]}\n"),
+            "custom.dedup",
+            "user",
+        ),
+        (
+            rule_yaml(
+                "sel: {action: x}\ncondition: sel",
+                extra="custom: {first_seen: {fields: [actor.id], history: 30x}}\n",
+            ),
+            "custom.first_seen.history",
+            "30x",
+        ),
+        (
+            rule_yaml(
+                "sel: {action: x}\ncondition: sel",
+                extra="custom: {first_seen: {fields: [who], history: 30d}}\n",
+            ),
+            "custom.first_seen.fields",
+            "who",
+        ),
+        (
+            "title: no id\nlevel: low\nlogsource: {product: x}\ndetection: {s: {action: a}, condition: s}\n",
+            "id",
+            "UUID",
+        ),
+        (
+            rule_yaml("sel: {action: x}\ncondition: sel").replace("level: medium\n", ""),
+            "level",
+            "level",
+        ),
     ],
 )
 def test_broken_file_is_reported_and_others_load(
@@ -65,7 +95,8 @@ def test_broken_file_is_reported_and_others_load(
 
 
 def correlation(name: str, rules: str, extra: str = "", ctype: str = "event_count") -> str:
-    return textwrap.dedent(f"""\
+    return (
+        textwrap.dedent(f"""\
         title: {name}
         id: {uuid.uuid4()}
         name: {name}
@@ -75,7 +106,9 @@ def correlation(name: str, rules: str, extra: str = "", ctype: str = "event_coun
           rules: {rules}
           group-by: [actor.id]
           timespan: 5m
-        """) + extra
+        """)
+        + extra
+    )
 
 
 def test_correlation_errors_name_the_field(tmp_path: Path):
@@ -89,8 +122,9 @@ def test_correlation_errors_name_the_field(tmp_path: Path):
             "[actor.id]", "[user]"
         ),
         "extended.yml": correlation("extended", "[base]", "  condition: base\n", "temporal"),
-        "ordered_cond.yml": correlation("ordered_cond", "[base]", "  condition: {gte: 5}\n",
-                                        "temporal_ordered"),
+        "ordered_cond.yml": correlation(
+            "ordered_cond", "[base]", "  condition: {gte: 5}\n", "temporal_ordered"
+        ),
         "no_field.yml": correlation("no_field", "[base]", "  condition: {gte: 5}\n", "value_count"),
     }
     rules, errors = load_dir(tmp_path, files)
@@ -127,8 +161,9 @@ def test_cycles_and_duplicates_are_rejected(tmp_path: Path):
     cyc_a = correlation("cyc_a", "[cyc_b]", "  condition: {gte: 1}\n")
     cyc_b = correlation("cyc_b", "[cyc_a]", "  condition: {gte: 1}\n")
     dup = GOOD
-    rules, errors = load_dir(tmp_path, {"a.yml": cyc_a, "b.yml": cyc_b, "c.yml": GOOD,
-                                        "d.yml": dup})
+    rules, errors = load_dir(
+        tmp_path, {"a.yml": cyc_a, "b.yml": cyc_b, "c.yml": GOOD, "d.yml": dup}
+    )
     assert [r.name for r in rules] == ["good_rule"]
     messages = {e.path.name: e.message for e in errors}
     assert "cycle" in messages["a.yml"]
@@ -136,13 +171,17 @@ def test_cycles_and_duplicates_are_rejected(tmp_path: Path):
 
 
 def test_metadata_custom_forms_and_emits(tmp_path: Path):
-    multi = rule_yaml(
-        "sel: {action: model.weights.download}\ncondition: sel",
-        name="dl",
-        level="informational",
-        extra="tags: [atlas.aml.t0024, attack.t1567]\ncustom:\n  runbook: model-exfiltration\n"
-        "  dedup: [actor.id]\n",
-    ) + "---\n" + correlation("many", "[dl]", "  condition: {gte: 3}\ncustom.runbook: x-y\n")
+    multi = (
+        rule_yaml(
+            "sel: {action: model.weights.download}\ncondition: sel",
+            name="dl",
+            level="informational",
+            extra="tags: [atlas.aml.t0024, attack.t1567]\ncustom:\n  runbook: model-exfiltration\n"
+            "  dedup: [actor.id]\n",
+        )
+        + "---\n"
+        + correlation("many", "[dl]", "  condition: {gte: 3}\ncustom.runbook: x-y\n")
+    )
     rules, errors = load_dir(tmp_path, {"sub/multi.yaml": multi, "tests/ignored.yml": "x: ["})
     assert not errors
     dl, many = rules

@@ -73,10 +73,17 @@ def normalize(record: dict[str, Any], seq: int) -> dict[str, Any]:
         "source": "aws.cloudtrail",
         "action": actions.get(record["eventName"], "aws.other"),
         "outcome": "failure" if record.get("errorCode") else "success",
-        "actor": {"type": identity["type"], "id": identity["arn"],
-                  "ip": record["sourceIPAddress"], "user_agent": record["userAgent"]},
-        "attributes": {"event_source": record["eventSource"], "event_name": record["eventName"],
-                       "access_key_id": identity["accessKeyId"]},
+        "actor": {
+            "type": identity["type"],
+            "id": identity["arn"],
+            "ip": record["sourceIPAddress"],
+            "user_agent": record["userAgent"],
+        },
+        "attributes": {
+            "event_source": record["eventSource"],
+            "event_name": record["eventName"],
+            "access_key_id": identity["accessKeyId"],
+        },
     }
 
 

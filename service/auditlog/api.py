@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from service.auditlog import queries
 from service.auditlog.chain import read_head
-from service.auditlog.parse import parse_events
+from service.auditlog.formats import InputFormat, parse_body
 from service.auditlog.prepare import Limits
 from service.auditlog.schemas import (
     EventFilters,
@@ -67,11 +67,17 @@ def post_events(
     principal: Principal = Depends(require(Scope.ingest)),
     body: bytes = Depends(read_body),
     partial: Annotated[bool, Query(description="store the valid items, list the rejected")] = False,
+    format: Annotated[
+        InputFormat | None, Query(description="input format; detected per record when absent")
+    ] = None,
     session: Session = Depends(get_session),
     settings: Settings = Depends(get_settings),
 ) -> IngestResult:
-    parsed = parse_events(
-        body, request.headers.get("content-type"), max_events=settings.max_events_per_request
+    parsed = parse_body(
+        body,
+        request.headers.get("content-type"),
+        format=format.value if format else None,
+        max_events=settings.max_events_per_request,
     )
     options = IngestOptions(
         limits=Limits(settings.max_attributes_bytes, settings.max_raw_bytes),

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # Unset: on for the embedded SQLite default, off for PostgreSQL (run `custody worker`).
     run_background: bool | None = None
     rules_dir: Path = Path("rules")
+    # Events may arrive this much later (event time) and still join correlation windows.
+    rules_lateness_seconds: float = Field(default=300.0, ge=0)
     runbooks_dir: Path = Path("runbooks")
     signing_key_path: Path = Path("custody-signing-key.pem")
     checkpoint_every_events: int = Field(default=10_000, ge=1)

@@ -1,0 +1,187 @@
+"""Database side of the live engine: the lease/cursor row, first-seen memory, counters.
+
+All functions join the caller's transaction; the runner commits a batch's incidents,
+seen-store writes, counters and cursor together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, delete, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from service.rules.models import RuleEngineState, RuleSeen, RuleStats
+from service.rules.timeutil import from_us, to_us
+
+# Keys per SELECT: well under both databases' bind-parameter limits.
+_CHUNK = 400
+
+
+@dataclass(frozen=True, slots=True)
+class EngineState:
+    cursor: int
+    generation: int
+
+
+def read_state(session: Session) -> EngineState:
+    row = session.execute(
+        select(RuleEngineState.cursor, RuleEngineState.generation).where(RuleEngineState.id == 1)
+    ).one()
+    return EngineState(int(row.cursor), int(row.generation))
+
+
+def lock_state(session: Session) -> EngineState:
+    """Take the runner lease for the rest of the transaction.
+
+    An UPDATE as the first statement: SQLite takes its write lock now, PostgreSQL a row
+    lock a second runner queues behind (and then reads the cursor the first committed).
+    """
+    row = session.execute(
+        text(
+            "UPDATE rule_engine_state SET cursor = cursor WHERE id = 1 RETURNING cursor, generation"
+        )
+    ).one()
+    return EngineState(int(row.cursor), int(row.generation))
+
+
+def advance_cursor(*, session: Session, cursor: int) -> None:
+    session.execute(update(RuleEngineState).where(RuleEngineState.id == 1).values(cursor=cursor))
+
+
+def bump_generation(*, session: Session) -> int:
+    """Ask every runner to reload its rules before its next batch."""
+    row = session.execute(
+        text(
+            "UPDATE rule_engine_state SET generation = generation + 1 WHERE id = 1 "
+            "RETURNING generation"
+        )
+    ).one()
+    return int(row.generation)
+
+
+def _upsert(session: Session, table: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+class DbSeenStore:
+    """SeenStore over `rule_seen`, with a write-back cache.
+
+    Reads go to the cache, then the database; writes stay in the cache until `flush()`,
+    which the runner calls once per batch inside the batch transaction. If that
+    transaction fails the runner drops this store with its engine, so the cache never
+    outlives what the database holds.
+    """
+
+    def __init__(self) -> None:
+        self.session: Session | None = None
+        self._cache: dict[tuple[str, str], datetime | None] = {}
+        self._dirty: dict[tuple[str, str], datetime] = {}
+
+    def get_last_seen(self, rule_id: str, key: str) -> datetime | None:
+        ck = (rule_id, key)
+        if ck not in self._cache:
+            assert self.session is not None, "bind a session before processing"
+            found = self.session.execute(
+                select(RuleSeen.last_seen_us).where(
+                    RuleSeen.rule_id == rule_id, RuleSeen.key == key
+                )
+            ).scalar_one_or_none()
+            self._cache[ck] = None if found is None else from_us(int(found))
+        return self._cache[ck]
+
+    def set_last_seen(self, rule_id: str, key: str, seen_at: datetime) -> None:
+        ck = (rule_id, key)
+        current = self.get_last_seen(rule_id, key)
+        if current is None or seen_at > current:
+            self._cache[ck] = seen_at
+            self._dirty[ck] = seen_at
+
+    def flush(self) -> int:
+        """Write the changed entries (keeping the later time on conflict)."""
+        if not self._dirty:
+            return 0
+        assert self.session is not None
+        rows = [
+            {"rule_id": r, "key": k, "last_seen_us": to_us(at)}
+            for (r, k), at in self._dirty.items()
+        ]
+        stmt = _upsert(self.session, RuleSeen)
+        newer = stmt.excluded.last_seen_us
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["rule_id", "key"],
+            set_={
+                "last_seen_us": case(
+                    (newer > RuleSeen.last_seen_us, newer), else_=RuleSeen.last_seen_us
+                )
+            },
+        )
+        for start in range(0, len(rows), _CHUNK):
+            self.session.execute(stmt, rows[start : start + _CHUNK])
+        count = len(rows)
+        self._dirty.clear()
+        if len(self._cache) > 200_000:  # bounded memory: the table is the source of truth
+            self._cache.clear()
+        return count
+
+    def prune(self, *, session: Session, horizons: Mapping[str, datetime]) -> int:
+        """Forget combinations a rule last saw before its horizon (now - history)."""
+        removed = 0
+        for rule_id, before in horizons.items():
+            result = session.execute(
+                delete(RuleSeen).where(
+                    RuleSeen.rule_id == rule_id, RuleSeen.last_seen_us < to_us(before)
+                )
+            )
+            removed += int(getattr(result, "rowcount", 0) or 0)
+        self._cache = {k: v for k, v in self._cache.items() if k[0] not in horizons}
+        return removed
+
+
+@dataclass(slots=True)
+class StatsDelta:
+    events_matched: int = 0
+    firings: int = 0
+    incidents_opened: int = 0
+    last_fired_us: int | None = None
+
+
+def add_stats(*, session: Session, deltas: Mapping[str, StatsDelta]) -> None:
+    """Add counter deltas per rule (one upsert per rule that changed)."""
+    for rule_id, d in deltas.items():
+        if not (d.events_matched or d.firings or d.incidents_opened or d.last_fired_us):
+            continue
+        stmt = _upsert(session, RuleStats).values(
+            rule_id=rule_id,
+            events_matched=d.events_matched,
+            firings=d.firings,
+            incidents_opened=d.incidents_opened,
+            last_fired_us=d.last_fired_us,
+        )
+        t = RuleStats
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["rule_id"],
+                set_={
+                    "events_matched": t.events_matched + stmt.excluded.events_matched,
+                    "firings": t.firings + stmt.excluded.firings,
+                    "incidents_opened": t.incidents_opened + stmt.excluded.incidents_opened,
+                    "last_fired_us": case(
+                        (stmt.excluded.last_fired_us.is_(None), t.last_fired_us),
+                        else_=stmt.excluded.last_fired_us,
+                    ),
+                },
+            )
+        )
+
+
+def read_stats(*, session: Session, rule_ids: Iterable[str] | None = None) -> dict[str, RuleStats]:
+    stmt = select(RuleStats)
+    if rule_ids is not None:
+        stmt = stmt.where(RuleStats.rule_id.in_(list(rule_ids)))
+    return {s.rule_id: s for s in session.scalars(stmt)}

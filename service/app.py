@@ -14,9 +14,13 @@ from service.auth.api import router as token_router
 from service.auth.ratelimit import RateLimiter
 from service.config import Settings
 from service.db import make_engine, make_sessionmaker
+from service.evidence.api import router as evidence_router
+from service.evidence.replay_api import router as replay_router
 from service.health import router as health_router
+from service.incidents.api import router as incidents_router
 from service.metrics import Metrics
 from service.middleware import RequestContext
+from service.runbooks.api import router as runbooks_router
 from service.worker import InProcessWorker, build_tasks
 
 
@@ -54,6 +58,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     problems.install(app)
     app.add_middleware(RequestContext)
-    for router in (health_router, log_router, token_router):
+    for router in (
+        health_router,
+        log_router,
+        token_router,
+        evidence_router,
+        replay_router,
+        incidents_router,
+        runbooks_router,
+    ):
         app.include_router(router)
     return app

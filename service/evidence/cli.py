@@ -1,0 +1,183 @@
+"""`custody replay`, `custody export`, `custody verify-bundle` and the auditor check
+behind `custody verify --against-checkpoint`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from service.client.http import ClientConfigError, api_client, problem_message
+from service.config import Settings
+
+console = Console()
+err = Console(stderr=True)
+
+Opt = typer.Option
+ScopeOpts = dict[str, Any]
+
+
+def _scope(**values: Any) -> ScopeOpts:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]FAILED[/red] {message}")
+    return typer.Exit(code)
+
+
+def replay(
+    actor: Annotated[str | None, Opt(help="actor.id")] = None,
+    resource_type: Annotated[str | None, Opt("--resource-type")] = None,
+    resource_id: Annotated[str | None, Opt("--resource-id")] = None,
+    source: Annotated[str | None, Opt()] = None,
+    action: Annotated[str | None, Opt(help="exact, or a prefix ending in *")] = None,
+    incident: Annotated[str | None, Opt(help="INC-N")] = None,
+    since: Annotated[str | None, Opt(help="RFC 3339")] = None,
+    until: Annotated[str | None, Opt(help="RFC 3339")] = None,
+    from_seq: Annotated[int | None, Opt("--from-seq")] = None,
+    to_seq: Annotated[int | None, Opt("--to-seq")] = None,
+    output: Annotated[Path | None, Opt("-o", "--output", help="file (default stdout)")] = None,
+) -> None:
+    """Stream a verified replay (NDJSON); exit non-zero if verification failed."""
+    params = _scope(
+        actor=actor, resource_type=resource_type, resource_id=resource_id, source=source,
+        action=action, incident=incident, since=since, until=until, from_seq=from_seq,
+        to_seq=to_seq,
+    )  # fmt: skip
+    last = b""
+    try:
+        with (
+            api_client(timeout=300.0) as client,
+            client.stream("GET", "/v1/replay", params=params) as response,
+        ):
+            if response.status_code != 200:
+                response.read()
+                raise _fail(problem_message(response), 2)
+            with output.open("wb") if output else _stdout() as out:
+                for line in response.iter_lines():
+                    data = line.encode()
+                    out.write(data + b"\n")
+                    last = data
+    except ClientConfigError as exc:
+        raise _fail(str(exc), 2) from None
+    trailer = json.loads(last).get("trailer") if last.startswith(b'{"trailer"') else None
+    if trailer is None:
+        raise _fail("the stream ended without a trailer (truncated?)")
+    if not trailer["verified"]:
+        raise _fail(f"at seq {trailer['first_bad_seq']}: {trailer['reason']}")
+    err.print(
+        f"[green]OK[/green] {trailer['count']} records verified, {trailer['anchored']} "
+        f"anchored to checkpoint {_describe(trailer['checkpoint'])}"
+    )
+
+
+def _stdout() -> Any:
+    class _Out:
+        def __enter__(self) -> Any:
+            return sys.stdout.buffer
+
+        def __exit__(self, *_: object) -> None:
+            sys.stdout.flush()
+
+    return _Out()
+
+
+def _describe(checkpoint: dict[str, Any] | None) -> str:
+    if checkpoint is None:
+        return "(none yet)"
+    return f"tree_size {checkpoint['tree_size']} root {checkpoint['root_hash'][:16]}..."
+
+
+def export(
+    output: Annotated[Path, Opt("-o", "--output", help="bundle file to write")],
+    actor: Annotated[str | None, Opt(help="actor.id")] = None,
+    resource_type: Annotated[str | None, Opt("--resource-type")] = None,
+    resource_id: Annotated[str | None, Opt("--resource-id")] = None,
+    source: Annotated[str | None, Opt()] = None,
+    action: Annotated[str | None, Opt(help="exact, or a prefix ending in *")] = None,
+    incident: Annotated[str | None, Opt(help="INC-N")] = None,
+    since: Annotated[str | None, Opt(help="RFC 3339")] = None,
+    until: Annotated[str | None, Opt(help="RFC 3339")] = None,
+    from_seq: Annotated[int | None, Opt("--from-seq")] = None,
+    to_seq: Annotated[int | None, Opt("--to-seq")] = None,
+) -> None:
+    """Download an evidence bundle (zip) of a scope."""
+    body = _scope(
+        actor=actor, resource_type=resource_type, resource_id=resource_id, source=source,
+        action=action, incident=incident, since=since, until=until, from_seq=from_seq,
+        to_seq=to_seq,
+    )  # fmt: skip
+    try:
+        with (
+            api_client(timeout=300.0) as client,
+            client.stream("POST", "/v1/exports", json=body) as response,
+        ):
+            if response.status_code != 200:
+                response.read()
+                raise _fail(problem_message(response), 2)
+            with output.open("wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+    except ClientConfigError as exc:
+        raise _fail(str(exc), 2) from None
+    console.print(f"[green]Wrote[/green] {output}")
+
+
+def verify_bundle(
+    file: Annotated[Path, typer.Argument(help="bundle .zip", exists=True, dir_okay=False)],
+    public_key: Annotated[
+        Path, Opt("--public-key", help="the log's PEM public key, from a trusted channel")
+    ],
+) -> None:
+    """Verify an evidence bundle offline: no database, no server."""
+    from service.evidence.bundle import verify_bundle as verify
+
+    report = verify(file, public_key.read_bytes())
+    if not report.ok:
+        raise _fail(
+            f"{report.failure} ({report.records} records and {report.proofs_checked} proofs "
+            "verified before the failure)"
+        )
+    console.print(
+        f"[green]OK[/green] {report.records} records, {report.proofs_checked} inclusion proofs, "
+        f"{report.payloads_checked} payloads, {report.chain_links_checked} chain links verified "
+        f"against checkpoint tree_size {report.tree_size} root {report.root_hash} "
+        f"(key {report.key_id})"
+    )
+
+
+def against_checkpoint(settings: Settings, file: Path, public_key: Path | None) -> None:
+    """Exit non-zero unless the log consistently extends the checkpoint saved in ``file``."""
+    from service.db import database, session_scope
+    from service.evidence.auditor import check_against_checkpoint
+    from service.evidence.errors import EvidenceError
+    from service.evidence.keys import load_private_key, load_public_key
+    from service.evidence.signing import Checkpoint
+
+    try:
+        data = json.loads(file.read_text())
+        fields = ("tree_size", "root_hash", "timestamp", "key_id", "signature")
+        old = Checkpoint.from_dict({name: data.get(name) for name in fields})
+        pk = load_public_key(public_key.read_bytes()) if public_key else None
+        pk = pk or load_private_key(settings.signing_key_path).public_key()
+    except (OSError, ValueError, EvidenceError) as exc:
+        raise _fail(f"cannot use {file}: {exc}", 2) from None
+    with database(settings.database_url) as factory, session_scope(factory) as session:
+        report = check_against_checkpoint(session=session, old=old, public_key=pk)
+    if not report.ok:
+        raise _fail(f"against checkpoint tree_size {report.old_size}: {report.reason}")
+    console.print(
+        f"[green]OK[/green] the log (checkpoint tree_size {report.new_size}) is a consistent "
+        f"extension of the saved checkpoint (tree_size {report.old_size})"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(replay)
+    app.command()(export)
+    app.command("verify-bundle")(verify_bundle)

@@ -1,0 +1,103 @@
+"""Evidence bundles from the database: a scope's records, each with its inclusion proof
+against one signed checkpoint that covers them all (made on demand if none does)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from typing import IO, Any
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.auditlog.record import record_from_row
+from service.evidence.bundle import BundleRecord, InclusionProof, Payload, write_bundle
+from service.evidence.checkpoints import checkpoint_now, covering, to_checkpoint
+from service.evidence.keys import public_key_pem
+from service.evidence.multiproof import inclusion_proofs
+from service.evidence.schemas import Scope
+from service.evidence.selection import select_scope
+from service.evidence.signing import Checkpoint
+from service.evidence.store import SqlNodeStore
+
+BATCH = 1000
+
+
+def bundle_record(row: Any) -> BundleRecord:
+    payload = None
+    if row.payload_body is not None:
+        body = orjson.loads(row.payload_body)
+        payload = Payload(body["attributes"], body["raw"], bytes.fromhex(row.salt))
+    return BundleRecord(record=record_from_row(row), hash=row.hash, payload=payload)
+
+
+def _pairs(
+    session: Session, scope: Scope, size: int
+) -> Iterator[tuple[BundleRecord, InclusionProof]]:
+    store = SqlNodeStore(session)
+    to_seq = size if scope.to_seq is None else min(size, scope.to_seq)
+    stmt = select_scope(session=session, scope=scope.model_copy(update={"to_seq": to_seq}))
+    result = session.execute(stmt.execution_options(yield_per=BATCH))
+    try:
+        for rows in result.partitions(BATCH):
+            paths = inclusion_proofs([row.seq - 1 for row in rows], size, store)
+            for row, path in zip(rows, paths, strict=True):
+                yield bundle_record(row), InclusionProof(row.seq - 1, size, path)
+    finally:
+        result.close()
+
+
+def _split(
+    pairs: Iterator[tuple[BundleRecord, InclusionProof]],
+) -> tuple[Iterator[BundleRecord], Iterator[InclusionProof]]:
+    """Two iterators over one stream of pairs; write_bundle pulls them in lockstep."""
+    pending: deque[InclusionProof] = deque()
+
+    def records() -> Iterator[BundleRecord]:
+        for record, proof in pairs:
+            pending.append(proof)
+            yield record
+
+    return records(), _Proofs(pending)
+
+
+class _Proofs(Iterator[InclusionProof]):
+    """Proofs queued by the records iterator; empty exactly when the records are done."""
+
+    def __init__(self, pending: deque[InclusionProof]) -> None:
+        self.pending = pending
+
+    def __next__(self) -> InclusionProof:
+        if not self.pending:
+            raise StopIteration
+        return self.pending.popleft()
+
+
+def anchoring_checkpoint(*, session: Session, scope: Scope, key: Ed25519PrivateKey) -> Checkpoint:
+    """The latest checkpoint covering the scope's last record, signing one if needed."""
+    sub = select_scope(session=session, scope=scope).subquery()
+    last = session.execute(select(func.max(sub.c.seq))).scalar_one_or_none() or 0
+    row = covering(session=session, seq=last)
+    if row is None:
+        row = checkpoint_now(session=session, key=key)
+    return to_checkpoint(row)
+
+
+def export_bundle(
+    *,
+    session: Session,
+    scope: Scope,
+    key: Ed25519PrivateKey,
+    out: IO[bytes],
+    anchor: dict[str, Any] | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> dict[str, Any]:
+    """Write the bundle of ``scope`` to ``out``; return its manifest. ``checkpoint``
+    (e.g. the one an incident was anchored to) limits the bundle to what it covers."""
+    checkpoint = checkpoint or anchoring_checkpoint(session=session, scope=scope, key=key)
+    records, proofs = _split(_pairs(session, scope, checkpoint.tree_size))
+    return write_bundle(
+        out, records, proofs, checkpoint, public_key_pem(key), scope.as_dict(), anchor=anchor
+    )

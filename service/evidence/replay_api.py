@@ -1,0 +1,134 @@
+"""Routes for investigators: verified replay, evidence exports, state as of a time."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
+
+from service.auth.audit import audit_read
+from service.auth.deps import require
+from service.auth.schemas import Principal
+from service.auth.schemas import Scope as AuthScope
+from service.config import Settings
+from service.deps import get_session, get_settings
+from service.errors import InvalidInput
+from service.evidence.checkpoints import signing_key
+from service.evidence.exports import export_bundle
+from service.evidence.replay import replay
+from service.evidence.schemas import AccessState, Scope, VersionState
+from service.evidence.state import access_at, version_at
+
+router = APIRouter(prefix="/v1", tags=["replay"])
+NDJSON = "application/x-ndjson"
+ZIP = "application/zip"
+
+
+def replay_scope(
+    actor: Annotated[str | None, Query(description="actor.id")] = None,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    source: str | None = None,
+    action: Annotated[str | None, Query(description="exact, or a prefix ending in *")] = None,
+    incident: Annotated[str | None, Query(description="INC-N")] = None,
+    since: Annotated[datetime | None, Query(description="event time >= since")] = None,
+    until: Annotated[datetime | None, Query(description="event time < until")] = None,
+    from_seq: Annotated[int | None, Query(ge=1)] = None,
+    to_seq: Annotated[int | None, Query(ge=1)] = None,
+) -> Scope:
+    try:
+        return Scope(
+            actor=actor, resource_type=resource_type, resource_id=resource_id, source=source,
+            action=action, incident=incident, since=since, until=until,
+            from_seq=from_seq, to_seq=to_seq,
+        )  # fmt: skip
+    except ValidationError as exc:
+        errors = [{"field": "scope", "message": e["msg"]} for e in exc.errors()]
+        raise InvalidInput("; ".join(e["message"] for e in errors), errors=errors) from None
+
+
+def _stream(request: Request, scope: Scope, settings: Settings) -> Iterator[bytes]:
+    # Its own session: the request's is closed once the route returns.
+    public_key = signing_key(settings.signing_key_path).public_key()
+    with request.app.state.sessionmaker() as session:
+        yield from replay(session=session, scope=scope, public_key=public_key)
+
+
+@router.get("/replay", responses={200: {"content": {NDJSON: {}}}})
+def get_replay(
+    request: Request,
+    principal: Principal = Depends(require(AuthScope.read)),
+    scope: Scope = Depends(replay_scope),
+    session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings),
+) -> StreamingResponse:
+    """Records of the scope in seq order (NDJSON), each re-verified, then one trailer line
+    ``{"trailer": {"verified", "count", "anchored", "checkpoint", "first_bad_seq", ...}}``."""
+    audit_read(session=session, request=request, principal=principal)
+    session.commit()
+    return StreamingResponse(_stream(request, scope, settings), media_type=NDJSON)
+
+
+@router.post("/exports", response_class=FileResponse, responses={200: {"content": {ZIP: {}}}})
+def post_export(
+    request: Request,
+    scope: Annotated[Scope, Body()],
+    principal: Principal = Depends(require(AuthScope.read)),
+    session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings),
+) -> FileResponse:
+    """The scope as an evidence bundle (zip), verifiable offline with the public key."""
+    audit_read(session=session, request=request, principal=principal)
+    key = signing_key(settings.signing_key_path)
+    fd, path = tempfile.mkstemp(prefix="custody-export-", suffix=".zip")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            export_bundle(session=session, scope=scope, key=key, out=out)
+        session.commit()
+    except BaseException:
+        os.unlink(path)
+        raise
+    return FileResponse(
+        path,
+        media_type=ZIP,
+        filename="custody-evidence.zip",
+        background=BackgroundTask(os.unlink, path),
+    )
+
+
+@router.get("/state/access", response_model=AccessState)
+def get_access_state(
+    request: Request,
+    resource_type: str,
+    resource_id: str,
+    at: Annotated[datetime, Query(description="RFC 3339 time to reconstruct")],
+    principal: Principal = Depends(require(AuthScope.read)),
+    session: Session = Depends(get_session),
+) -> AccessState:
+    """Who held which permission on the resource at ``at`` (from grant/revoke events)."""
+    audit_read(session=session, request=request, principal=principal)
+    session.commit()
+    return access_at(session=session, resource_type=resource_type, resource_id=resource_id, at=at)
+
+
+@router.get("/state/versions", response_model=VersionState)
+def get_version_state(
+    request: Request,
+    resource_type: str,
+    resource_id: str,
+    at: Annotated[datetime, Query(description="RFC 3339 time to reconstruct")],
+    principal: Principal = Depends(require(AuthScope.read)),
+    session: Session = Depends(get_session),
+) -> VersionState:
+    """Which version of the resource was deployed at ``at`` (from model.deploy events)."""
+    audit_read(session=session, request=request, principal=principal)
+    session.commit()
+    return version_at(session=session, resource_type=resource_type, resource_id=resource_id, at=at)

@@ -1,0 +1,39 @@
+"""Which log rows a replay or export scope selects, as one ordered SELECT."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
+
+from service.auditlog.models import LogPayload
+from service.auditlog.queries import filtered
+from service.errors import InvalidInput, NotFound
+from service.evidence.schemas import Scope
+
+
+def select_scope(*, session: Session, scope: Scope) -> Select[Any]:
+    """Rows (record columns, ``payload_body``, ``salt``) of ``scope`` in seq order."""
+    after = (scope.from_seq - 1) if scope.from_seq else 0
+    stmt = filtered(scope.filters(), after_seq=after, to_seq=scope.to_seq).add_columns(
+        LogPayload.salt
+    )
+    if scope.incident:
+        stmt = stmt.where(incident_clause(session=session, incident=scope.incident))
+    return stmt
+
+
+def incident_clause(*, session: Session, incident: str) -> Any:
+    """The incident's evidence plus what its actors did in its window."""
+    try:
+        from service.incidents import evidence_scope  # type: ignore[attr-defined]
+    except ImportError:
+        raise InvalidInput(
+            "incident: incidents are not available on this server",
+            errors=[{"field": "incident", "message": "incidents are not available"}],
+        ) from None
+    clause = evidence_scope(session=session, incident=incident)
+    if clause is None:
+        raise NotFound(f"No incident {incident}")
+    return clause

@@ -1,0 +1,63 @@
+"""Helpers for the database-backed evidence tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from tests.conftest import event
+
+ACTORS = ("alice@example.com", "bob@example.com", "carol@example.com")
+
+
+def fill(client: TestClient, count: int, *, per_request: int = 7, **overrides: Any) -> None:
+    """Ingest ``count`` events in several requests (several appends)."""
+    sent = 0
+    while sent < count:
+        batch = [
+            event(
+                actor={"type": "user", "id": ACTORS[(sent + i) % len(ACTORS)]},
+                time=f"2026-11-30T12:{(sent + i) // 60 % 60:02d}:{(sent + i) % 60:02d}.000Z",
+                attributes={"n": sent + i},
+                **overrides,
+            )
+            for i in range(min(per_request, count - sent))
+        ]
+        response = client.post("/v1/events", json=batch)
+        assert response.status_code == 200, response.text
+        sent += len(batch)
+
+
+def checkpoint(client: TestClient) -> dict[str, Any]:
+    response = client.post("/v1/log/checkpoints")
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def without_triggers(app: Any, backend: str, *statements: str) -> None:
+    """What an attacker with database access does: switch the guards off, then edit."""
+    with app.state.engine.begin() as conn:
+        if backend == "postgresql":
+            for table in ("log_records", "log_payloads", "merkle_nodes", "checkpoints"):
+                conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+        else:
+            names = conn.execute(
+                text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            ).scalars()
+            for name in list(names):
+                conn.execute(text(f"DROP TRIGGER {name}"))
+        for sql in statements:
+            conn.execute(text(sql))
+
+
+def replay_lines(client: TestClient, **params: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    import orjson
+
+    response = client.get("/v1/replay", params=params)
+    assert response.status_code == 200, response.text
+    lines = [orjson.loads(line) for line in response.content.splitlines()]
+    trailer = lines[-1]["trailer"]
+    return lines[:-1], trailer

@@ -20,6 +20,7 @@ from service.health import router as health_router
 from service.incidents.api import router as incidents_router
 from service.metrics import Metrics
 from service.middleware import RequestContext
+from service.rules.api import router as rules_router
 from service.runbooks.api import router as runbooks_router
 from service.worker import InProcessWorker, build_tasks
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         replay_router,
         incidents_router,
         runbooks_router,
+        rules_router,
     ):
         app.include_router(router)
     return app

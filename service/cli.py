@@ -3,6 +3,7 @@ read CUSTODY_URL and CUSTODY_TOKEN."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,7 +12,9 @@ from rich.console import Console
 from service.auth.cli import app as token_app
 from service.config import Settings
 from service.db import database, make_engine, session_scope
+from service.evidence import cli as evidence_cli
 from service.logging import configure_logging, get_logger
+from service.rules import cli as rules_cli
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -20,6 +23,8 @@ app = typer.Typer(
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+app.add_typer(rules_cli.app, name="rules")
+evidence_cli.register(app)  # replay, export, verify-bundle
 
 console = Console()
 err = Console(stderr=True)
@@ -118,6 +123,8 @@ def worker() -> None:
 def verify(
     from_seq: Annotated[int, typer.Option("--from-seq", min=1, help="First seq to check")] = 1,
     to_seq: Annotated[int | None, typer.Option("--to-seq", min=1, help="Last seq to check")] = None,
+    against: Annotated[Path | None, typer.Option("--against-checkpoint", help="saved JSON")] = None,
+    public_key: Annotated[Path | None, typer.Option(help="PEM (default: the server's)")] = None,
 ) -> None:
     """Walk the hash chain; exit non-zero and name the first bad seq if it does not hold."""
     from service.auditlog.verify import verify_chain
@@ -130,6 +137,8 @@ def verify(
             f"[green]OK[/green] {report.checked} records verified "
             f"(seq {report.from_seq}..{report.to_seq}); head {report.head_seq} {report.head_hash}"
         )
+        if against is not None:
+            evidence_cli.against_checkpoint(settings, against, public_key)
         return
     err.print(f"[red]FAILED[/red] at seq {report.first_bad_seq}: {report.reason}")
     raise typer.Exit(1)
@@ -137,3 +146,7 @@ def verify(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

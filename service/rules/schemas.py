@@ -1,0 +1,111 @@
+"""HTTP shapes of the rules API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+
+class RuleCounters(BaseModel):
+    events_matched: int = Field(description="detection: events matched; correlation: times it held")
+    firings: int
+    incidents_opened: int
+    last_fired: datetime | None
+
+
+class RuleError(BaseModel):
+    file: str
+    field: str | None
+    rule: str | None
+    message: str
+
+
+class RuleOut(BaseModel):
+    id: str
+    name: str | None
+    title: str
+    severity: str
+    tags: list[str]
+    runbook: str | None
+    kind: str = Field(description="detection, first_seen or the correlation type")
+    emits: bool = Field(description="false for base rules only used by a correlation")
+    file: str
+    content_hash: str
+    counters: RuleCounters
+
+
+class RuleDetail(RuleOut):
+    description: str
+    dedup: list[str]
+    references: list[str] = Field(description="rule ids a correlation reads")
+    group_by: list[str]
+    timespan_seconds: float | None
+    first_seen: dict[str, Any] | None
+    document: dict[str, Any] = Field(description="the rule's YAML document")
+
+
+class RulePage(BaseModel):
+    items: list[RuleOut]
+    next_cursor: str | None = None
+    errors: list[RuleError] = Field(description="rule files that failed to load")
+    loaded_at: datetime
+
+
+class ReloadOut(BaseModel):
+    rules: int
+    errors: list[RuleError]
+    generation: int = Field(description="runners reload when they see a new generation")
+
+
+class BacktestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: Annotated[
+        str | list[str] | None,
+        Field(
+            description="candidate rule files as YAML text (one string per file); "
+            "absent: the deployed rules"
+        ),
+    ] = None
+    since: AwareDatetime | None = Field(default=None, description="event time >= since")
+    until: AwareDatetime | None = Field(default=None, description="event time < until")
+    from_seq: int | None = Field(default=None, ge=1)
+    to_seq: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BacktestIn:
+        if self.since and self.until and self.since >= self.until:
+            raise ValueError("since must be before until")
+        if self.from_seq and self.to_seq and self.from_seq > self.to_seq:
+            raise ValueError("from_seq must not exceed to_seq")
+        return self
+
+
+class WouldOpen(BaseModel):
+    """An incident the live engine would have opened (or kept extending)."""
+
+    rule_id: str
+    rule_hash: str
+    title: str
+    severity: str
+    tags: list[str]
+    runbook_id: str | None
+    group: dict[str, Any]
+    dedup_key: str
+    evidence_seqs: list[int]
+    event_count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+class BacktestOut(BaseModel):
+    incidents: list[WouldOpen]
+    rules: int
+    errors: list[RuleError]
+    events: int
+    firings: int
+    first_seq: int | None
+    last_seq: int | None
+    truncated: bool = Field(description="stopped at the event cap; narrow the range")

@@ -1,0 +1,243 @@
+"""Routes of the incidents domain: thin wrappers over service/changes/queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+from sqlalchemy.orm import Session
+
+from service.auth.audit import audit_read
+from service.auth.deps import require
+from service.auth.schemas import Principal, Scope
+from service.config import Settings
+from service.deps import get_session, get_settings
+from service.incidents import changes, queries, report, stats
+from service.incidents import evidence as evidence_mod
+from service.incidents import service as incidents
+from service.incidents.custody import Actor
+from service.incidents.errors import PreconditionFailed, PreconditionRequired
+from service.incidents.schemas import (
+    CommentIn,
+    EvidenceAdded,
+    EvidenceIn,
+    EvidencePage,
+    IncidentCreate,
+    IncidentOut,
+    IncidentPage,
+    IncidentPatch,
+    IncidentStats,
+    Severity,
+    SortKey,
+    Status,
+    TimelineOut,
+    TimelinePage,
+)
+from service.runbooks import library
+
+router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
+Read = Annotated[Principal, Depends(require(Scope.read))]
+Respond = Annotated[Principal, Depends(require(Scope.respond))]
+Db = Annotated[Session, Depends(get_session)]
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _if_match(value: str | None, current: int) -> int:
+    if value is None:
+        raise PreconditionRequired("Send If-Match with the ETag of the incident you read")
+    tag = value.strip().removeprefix("W/").strip('"')
+    if tag == "*":
+        return current
+    if not tag.isdigit():
+        raise PreconditionFailed(f"If-Match {value!r} is not an ETag of this incident")
+    return int(tag)
+
+
+def _split(values: list[str] | None) -> list[str]:
+    # Both `?status=open&status=acknowledged` and `?status=open,acknowledged` work.
+    return [v for item in values or [] for v in item.split(",") if v]
+
+
+@router.get("", response_model=IncidentPage)
+def list_incidents(
+    _: Read,
+    session: Db,
+    status: Annotated[list[Status] | None, Query(description="repeat or comma-separate")] = None,
+    severity: Annotated[list[Severity] | None, Query()] = None,
+    assignee: str | None = None,
+    rule_id: str | None = None,
+    tag: str | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in title")] = None,
+    opened_since: datetime | None = None,
+    opened_until: datetime | None = None,
+    updated_since: datetime | None = None,
+    updated_until: datetime | None = None,
+    sort: Annotated[str, Query(pattern=r"^-?(opened|updated|severity)$")] = "-opened",
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50,
+) -> IncidentPage:
+    filters = queries.IncidentFilters(
+        status=_split([s.value for s in status or []]),
+        severity=_split([s.value for s in severity or []]),
+        assignee=assignee,
+        rule_id=rule_id,
+        tag=tag,
+        q=q,
+        opened_since=opened_since,
+        opened_until=opened_until,
+        updated_since=updated_since,
+        updated_until=updated_until,
+    )
+    items, next_cursor = queries.page(
+        session=session,
+        filters=filters,
+        sort=SortKey(sort.lstrip("-")),
+        descending=sort.startswith("-"),
+        cursor=cursor,
+        limit=limit,
+    )
+    return IncidentPage(items=items, next_cursor=next_cursor)
+
+
+@router.post("", response_model=IncidentOut, status_code=201)
+def create_incident(
+    principal: Respond,
+    body: IncidentCreate,
+    response: Response,
+    session: Db,
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> IncidentOut:
+    incident = incidents.open_incident(
+        session=session,
+        actor=Actor.of(principal),
+        title=body.title,
+        description=body.description,
+        severity=body.severity,
+        assignee=body.assignee,
+        tags=body.tags,
+        evidence_seqs=body.evidence,
+        runbook_id=body.runbook_id,
+        templates=library.templates(settings.runbooks_dir),
+    )
+    session.commit()
+    out = queries.one(session=session, incident=incident)
+    response.headers["ETag"] = _etag(out.version)
+    response.headers["Location"] = f"/v1/incidents/{out.id}"
+    return out
+
+
+@router.get("/stats", response_model=IncidentStats)
+def incident_stats(
+    _: Read,
+    session: Db,
+    since: Annotated[datetime | None, Query(description="opened at or after")] = None,
+    until: Annotated[datetime | None, Query(description="opened before")] = None,
+) -> IncidentStats:
+    return stats.compute(session=session, since=since, until=until)
+
+
+@router.get("/{incident_id}", response_model=IncidentOut)
+def get_incident(_: Read, incident_id: str, response: Response, session: Db) -> IncidentOut:
+    out = queries.one(
+        session=session, incident=incidents.get(session=session, incident_id=incident_id)
+    )
+    response.headers["ETag"] = _etag(out.version)
+    return out
+
+
+@router.patch("/{incident_id}", response_model=IncidentOut)
+def patch_incident(
+    principal: Respond,
+    incident_id: str,
+    body: IncidentPatch,
+    response: Response,
+    session: Db,
+    if_match: Annotated[str | None, Header()] = None,
+) -> IncidentOut:
+    current = incidents.get(session=session, incident_id=incident_id).version
+    incident = changes.update_incident(
+        session=session,
+        incident_id=incident_id,
+        patch=body,
+        if_match=_if_match(if_match, current),
+        actor=Actor.of(principal),
+    )
+    session.commit()
+    out = queries.one(session=session, incident=incident)
+    response.headers["ETag"] = _etag(out.version)
+    return out
+
+
+@router.post("/{incident_id}/comments", response_model=TimelineOut, status_code=201)
+def post_comment(principal: Respond, incident_id: str, body: CommentIn, session: Db) -> TimelineOut:
+    entry = changes.add_comment(
+        session=session, incident_id=incident_id, body=body.body, actor=Actor.of(principal)
+    )
+    session.commit()
+    return report.timeline_out(entry)
+
+
+@router.get("/{incident_id}/timeline", response_model=TimelinePage)
+def get_timeline(
+    _: Read,
+    incident_id: str,
+    session: Db,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> TimelinePage:
+    incident = incidents.get(session=session, incident_id=incident_id)
+    entries, next_cursor = queries.timeline(
+        session=session, number=incident.number, after_id=int(cursor or 0), limit=limit
+    )
+    return TimelinePage(items=[report.timeline_out(e) for e in entries], next_cursor=next_cursor)
+
+
+@router.get("/{incident_id}/events", response_model=EvidencePage)
+def get_events(
+    principal: Read,
+    request: Request,
+    incident_id: str,
+    session: Db,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> EvidencePage:
+    incident = incidents.get(session=session, incident_id=incident_id)
+    audit_read(session=session, request=request, principal=principal)
+    session.commit()
+    items, next_cursor = evidence_mod.page(
+        session=session, number=incident.number, after_seq=int(cursor or 0), limit=limit
+    )
+    return EvidencePage(items=items, next_cursor=next_cursor)
+
+
+@router.post("/{incident_id}/evidence", response_model=EvidenceAdded)
+def post_evidence(
+    principal: Respond, incident_id: str, body: EvidenceIn, response: Response, session: Db
+) -> EvidenceAdded:
+    incident, added, already = changes.add_evidence(
+        session=session, incident_id=incident_id, seqs=body.seqs, actor=Actor.of(principal)
+    )
+    session.commit()
+    out = queries.one(session=session, incident=incident)
+    response.headers["ETag"] = _etag(out.version)
+    return EvidenceAdded(added=added, already=already, incident=out)
+
+
+@router.get(
+    "/{incident_id}/report",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/markdown": {}}}},
+)
+def get_report(
+    principal: Read, request: Request, incident_id: str, session: Db
+) -> PlainTextResponse:
+    incident = incidents.get(session=session, incident_id=incident_id)
+    audit_read(session=session, request=request, principal=principal)
+    session.commit()
+    text = report.markdown(session=session, incident=incident)
+    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")

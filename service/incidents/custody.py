@@ -1,0 +1,131 @@
+"""Chain of custody: every incident change becomes a timeline row AND a log record.
+
+Both are written in the caller's transaction, so they commit (or vanish) together.
+The log record's attributes are enough to rebuild the incident (see audit.py):
+`incident.open` carries a full snapshot, later records carry `changes`
+(field -> [from, to]), the evidence seqs added, comment bodies and step changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from service.auditlog.chain import record_internal
+from service.auth.schemas import Principal
+from service.incidents.models import Incident, TimelineEntry
+
+# The incident fields the log tracks; audit.py compares exactly these.
+TRACKED = (
+    "title", "description", "severity", "status", "assignee", "rule_id", "rule_hash",
+    "group", "tags", "dedup_key", "duplicate_of", "first_seen", "last_seen", "event_count",
+    "acknowledged_at", "contained_at", "resolved_at", "anchor_seq", "version",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a change: a token (responder) or a rule (the correlation engine)."""
+
+    type: str
+    id: str
+    name: str
+
+    @classmethod
+    def of(cls, principal: Principal) -> Actor:
+        return cls(type="token", id=principal.token_id, name=principal.name or principal.token_id)
+
+    @classmethod
+    def rule(cls, rule_id: str) -> Actor:
+        return cls(type="rule", id=rule_id, name=f"rule {rule_id}")
+
+    def label(self) -> str:
+        return self.name
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def public_id(number: int | None) -> str | None:
+    return None if number is None else f"INC-{number}"
+
+
+def snapshot(incident: Incident) -> dict[str, Any]:
+    """The tracked fields as JSON values (times RFC 3339, duplicate_of as INC-N)."""
+    out: dict[str, Any] = {}
+    for name in TRACKED:
+        value = getattr(incident, name)
+        if isinstance(value, datetime):
+            value = iso(value)
+        elif name == "duplicate_of":
+            value = public_id(value)
+        elif isinstance(value, list | dict):
+            value = value.copy()
+        out[name] = value
+    return out
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """field -> [from, to] for every tracked field that changed (version excluded)."""
+    return {k: [before[k], after[k]] for k in TRACKED if k != "version" and before[k] != after[k]}
+
+
+def record_change(
+    *,
+    session: Session,
+    incident: Incident,
+    actor: Actor,
+    action: str,
+    kind: str,
+    changes: dict[str, list[Any]] | None = None,
+    body: str | None = None,
+    details: dict[str, Any] | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> TimelineEntry:
+    """Append the log record and the timeline row for one change to `incident`."""
+    changes = changes or {}
+    details = details or {}
+    attrs: dict[str, Any] = {
+        "kind": kind,
+        "version": incident.version,
+        "actor_name": actor.name,
+        "changes": changes,
+        **details,
+        **(attributes or {}),
+    }
+    if body is not None:
+        attrs["body"] = body
+    log_seq = record_internal(
+        session=session,
+        action=action,
+        actor={"type": actor.type, "id": actor.id},
+        resource={"type": "incident", "id": incident.public_id},
+        attributes=attrs,
+        request_id=structlog.contextvars.get_contextvars().get("request_id"),
+    )
+    entry = TimelineEntry(
+        incident_number=incident.number,
+        at=now(),
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        kind=kind,
+        changes={k: {"from": v[0], "to": v[1]} for k, v in changes.items()},
+        body=body,
+        details=details,
+        log_seq=log_seq,
+    )
+    session.add(entry)
+    return entry

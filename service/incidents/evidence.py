@@ -1,0 +1,103 @@
+"""Evidence: links from incidents to log seqs, and the linked records as the API shows them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.auditlog.models import LogPayload, LogRecord
+from service.auditlog.queries import to_public
+from service.incidents.custody import now
+from service.incidents.errors import UnknownEvidence
+from service.incidents.models import Incident, IncidentEvidence
+
+_CHUNK = 500
+_COLUMNS = (*LogRecord.__table__.columns, LogPayload.body.label("payload_body"))
+
+
+def require_seqs(*, session: Session, seqs: Iterable[int]) -> list[int]:
+    """Sorted unique `seqs`; UnknownEvidence (422) lists every seq not in the log."""
+    wanted = sorted(set(seqs))
+    found: set[int] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        found.update(session.scalars(select(LogRecord.seq).where(LogRecord.seq.in_(chunk))))
+    missing = [s for s in wanted if s not in found]
+    if missing:
+        raise UnknownEvidence(
+            f"No log record with seq {', '.join(map(str, missing[:20]))}",
+            errors=[{"field": "seqs", "message": f"unknown seq {s}"} for s in missing[:100]],
+        )
+    return wanted
+
+
+def linked_seqs(*, session: Session, number: int) -> set[int]:
+    rows = session.scalars(
+        select(IncidentEvidence.seq).where(IncidentEvidence.incident_number == number)
+    )
+    return set(rows)
+
+
+def link(*, session: Session, incident: Incident, seqs: Sequence[int], by: str) -> list[int]:
+    """Link the (validated) `seqs` not linked yet; returns the new ones, sorted."""
+    fresh = sorted(set(seqs) - linked_seqs(session=session, number=incident.number))
+    at = now()
+    session.add_all(
+        IncidentEvidence(incident_number=incident.number, seq=s, added_at=at, added_by=by)
+        for s in fresh
+    )
+    return fresh
+
+
+def records(*, session: Session, seqs: Sequence[int]) -> list[dict[str, Any]]:
+    """The public shape of log records `seqs` (without raw), in seq order."""
+    out: list[dict[str, Any]] = []
+    wanted = sorted(set(seqs))
+    for start in range(0, len(wanted), _CHUNK):
+        rows = session.execute(
+            select(*_COLUMNS)
+            .select_from(LogRecord)
+            .outerjoin(LogPayload, LogPayload.seq == LogRecord.seq)
+            .where(LogRecord.seq.in_(wanted[start : start + _CHUNK]))
+            .order_by(LogRecord.seq)
+        )
+        out.extend(to_public(r, include_raw=False) for r in rows)
+    return out
+
+
+def family(*, session: Session, number: int) -> list[int]:
+    """`number` and every incident marked (transitively) a duplicate of it."""
+    members = [number]
+    frontier = [number]
+    while frontier:
+        frontier = list(
+            session.scalars(select(Incident.number).where(Incident.duplicate_of.in_(frontier)))
+        )
+        members.extend(frontier)
+    return members
+
+
+def page(
+    *, session: Session, number: int, after_seq: int, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Evidence of the incident and of its duplicates, in seq order, each with `via`."""
+    members = family(session=session, number=number)
+    rows = session.execute(
+        select(IncidentEvidence.seq, func.min(IncidentEvidence.incident_number))
+        .where(IncidentEvidence.incident_number.in_(members), IncidentEvidence.seq > after_seq)
+        .group_by(IncidentEvidence.seq)
+        .order_by(IncidentEvidence.seq)
+        .limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    # Prefer the incident itself as `via` when it holds the seq directly.
+    own = linked_seqs(session=session, number=number) if len(members) > 1 else None
+    via = {seq: number if own is None or seq in own else holder for seq, holder in rows}
+    items = records(session=session, seqs=[seq for seq, _ in rows])
+    for item in items:
+        item["via"] = f"INC-{via[item['seq']]}"
+    return items, (str(rows[-1][0]) if more and rows else None)

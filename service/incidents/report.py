@@ -1,0 +1,162 @@
+"""The post-incident report (Markdown) and the timeline's API shape."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.auditlog.chain import read_head
+from service.auditlog.models import LogRecord
+from service.incidents import evidence as evidence_mod
+from service.incidents import queries
+from service.incidents.custody import iso
+from service.incidents.models import Incident, TimelineEntry
+from service.incidents.schemas import Actor, TimelineOut
+from service.runbooks import instances
+
+_EVIDENCE_LIMIT = 10_000
+
+
+def timeline_out(entry: TimelineEntry) -> TimelineOut:
+    return TimelineOut(
+        id=entry.id,
+        at=entry.at,
+        actor=Actor(type=entry.actor_type, id=entry.actor_id, name=entry.actor_name),
+        kind=entry.kind,
+        changes=entry.changes,
+        body=entry.body,
+        details=entry.details,
+        log_seq=entry.log_seq,
+    )
+
+
+def cell(value: Any) -> str:
+    """A Markdown table cell: pipes and newlines cannot break the table."""
+    if value is None or value == "" or value == []:
+        return "-"
+    if isinstance(value, datetime):
+        value = iso(value)
+    if isinstance(value, list):
+        value = ", ".join(map(str, value))
+    if isinstance(value, dict):
+        value = ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def duration(start: datetime, end: datetime | None) -> str:
+    if end is None:
+        return "-"
+    seconds = int((end - start).total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h {rest // 60:02d}m {rest % 60:02d}s"
+
+
+def describe(entry: TimelineEntry) -> str:
+    parts = [f"{k}: {cell(v['from'])} -> {cell(v['to'])}" for k, v in entry.changes.items()]
+    details = entry.details
+    if entry.kind == "open":
+        runbook = details.get("runbook") or {}
+        parts.insert(0, f"opened with {len(details.get('seqs', []))} evidence events")
+        if runbook:
+            parts.append(f"runbook {runbook['runbook_id']}")
+    elif entry.kind == "evidence":
+        parts.insert(0, f"evidence added: seq {cell(details.get('seqs'))}")
+    elif entry.kind == "runbook.step":
+        parts.insert(0, f"step {details['step_id']}: {details['from']} -> {details['to']}")
+    elif entry.kind == "runbook.swap":
+        parts.insert(0, f"runbook swapped to {details['to']['runbook_id']}")
+    if entry.body:
+        parts.append(f"“{entry.body}”")
+    return cell("; ".join(parts))
+
+
+def markdown(*, session: Session, incident: Incident) -> str:
+    out = queries.one(session=session, incident=incident)
+    lines = [f"# {out.id}: {out.title}", "", "## Summary", "", "| field | value |", "|---|---|"]
+    summary = {
+        "status": out.status.value,
+        "severity": out.severity.value,
+        "assignee": out.assignee,
+        "rule": out.rule_id,
+        "group": out.group,
+        "tags": out.tags,
+        "duplicate of": out.duplicate_of,
+        "first seen": out.first_seen,
+        "last seen": out.last_seen,
+        "events": out.event_count,
+        "opened": f"{iso(out.opened_at)} by {out.opened_by}",
+        "time to acknowledge": duration(out.opened_at, out.acknowledged_at),
+        "time to contain": duration(out.opened_at, out.contained_at),
+        "time to resolve": duration(out.opened_at, out.resolved_at),
+    }
+    lines += [f"| {k} | {cell(v)} |" for k, v in summary.items()]
+    if out.description:
+        lines += ["", out.description]
+    lines += ["", "## Timeline", "", "| # | when | who | what | log seq |", "|---|---|---|---|---|"]
+    entries, _ = queries.timeline(session=session, number=incident.number, limit=1_000_000)
+    for n, entry in enumerate(entries, 1):
+        lines.append(
+            f"| {n} | {iso(entry.at)} | {cell(entry.actor_name)} | {entry.kind}: "
+            f"{describe(entry)} | {entry.log_seq} |"
+        )
+    lines += _evidence_section(session=session, incident=incident)
+    lines += _runbook_section(session=session, number=incident.number)
+    return "\n".join(lines) + "\n"
+
+
+def _evidence_section(*, session: Session, incident: Incident) -> list[str]:
+    items, _ = evidence_mod.page(
+        session=session, number=incident.number, after_seq=0, limit=_EVIDENCE_LIMIT
+    )
+    anchor_hash = session.scalar(select(LogRecord.hash).where(LogRecord.seq == incident.anchor_seq))
+    head_seq, head_hash = read_head(session)
+    lines = [
+        "",
+        "## Evidence",
+        "",
+        f"Anchored at open to log seq {incident.anchor_seq} (hash `{anchor_hash or '-'}`); "
+        f"log head now seq {head_seq} (hash `{head_hash}`).",
+    ]
+    if incident.anchor_checkpoint:
+        lines.append(f"Checkpoint at open: `{cell(incident.anchor_checkpoint)}`.")
+    lines += ["", "| seq | time | action | outcome | actor | resource | via | hash |"]
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for e in items:
+        actor = (e.get("actor") or {}).get("id")
+        resource = e.get("resource") or {}
+        res = f"{resource.get('type', '')}:{resource.get('id', '')}" if resource else None
+        lines.append(
+            f"| {e['seq']} | {e['time']} | {cell(e['action'])} | {e['outcome']} | {cell(actor)} "
+            f"| {cell(res)} | {e['via']} | `{e['hash']}` |"
+        )
+    return lines
+
+
+def _runbook_section(*, session: Session, number: int) -> list[str]:
+    instance = instances.get(session=session, number=number)
+    if instance is None:
+        return ["", "## Runbook", "", "No runbook attached."]
+    body = instances.to_out(instance)
+    progress = body["progress"]
+    lines = [
+        "",
+        f"## Runbook: {body['title']} (`{body['runbook_id']}`)",
+        "",
+        f"Pinned to template content hash `{body['content_hash']}`; "
+        f"{progress['done']} done, {progress['skipped']} skipped, {progress['open']} open "
+        f"of {progress['total']} steps.",
+        "",
+        "| phase | step | required | status | by | at | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for phase in body["phases"]:
+        for step in phase["steps"]:
+            lines.append(
+                f"| {phase['phase']} | {cell(step['title'])} (`{step['id']}`) | "
+                f"{'yes' if step['required'] else 'no'} | {step['status']} | "
+                f"{cell(step['done_by'])} | {cell(step['done_at'])} | {cell(step['note'])} |"
+            )
+    return lines

@@ -1,0 +1,167 @@
+"""Incident shapes for the API and CLI (DESIGN.md: incident, comment, list pages)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.runbooks.schemas import Severity
+
+__all__ = ["Severity", "Status"]
+
+Tag = Annotated[str, Field(min_length=1, max_length=128)]
+Seq = Annotated[int, Field(ge=1)]
+
+
+class Status(enum.StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    contained = "contained"
+    resolved = "resolved"
+    closed = "closed"
+    false_positive = "false_positive"
+    duplicate = "duplicate"
+
+
+class SortKey(enum.StrEnum):
+    opened = "opened"
+    updated = "updated"
+    severity = "severity"
+
+
+class IncidentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Annotated[str, Field(min_length=1, max_length=300)]
+    description: Annotated[str, Field(max_length=20_000)] = ""
+    severity: Severity = Severity.MEDIUM
+    assignee: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    tags: Annotated[list[Tag], Field(max_length=50)] = []
+    evidence: Annotated[list[Seq], Field(max_length=10_000)] = []
+    runbook_id: Annotated[str, Field(max_length=80)] | None = None
+
+
+class IncidentPatch(BaseModel):
+    """Fields a responder may change; absent fields stay, `assignee: null` unassigns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status | None = None
+    duplicate_of: Annotated[str, Field(max_length=32)] | None = None
+    severity: Severity | None = None
+    assignee: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    title: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    description: Annotated[str, Field(max_length=20_000)] | None = None
+    tags: Annotated[list[Tag], Field(max_length=50)] | None = None
+
+
+class IncidentOut(BaseModel):
+    id: str
+    title: str
+    description: str
+    severity: Severity
+    status: Status
+    assignee: str | None
+    rule_id: str | None
+    group: dict[str, Any]
+    tags: list[str]
+    dedup_key: str | None
+    duplicate_of: str | None
+    first_seen: datetime | None
+    last_seen: datetime | None
+    event_count: int
+    opened_at: datetime
+    opened_by: str
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    contained_at: datetime | None
+    resolved_at: datetime | None
+    time_to_acknowledge: float | None = Field(description="seconds from open to acknowledged")
+    time_to_resolve: float | None = Field(description="seconds from open to resolved")
+    runbook_id: str | None
+    anchor_seq: int
+    anchor_checkpoint: dict[str, Any] | None
+    allowed_transitions: list[str]
+    version: int
+
+
+class IncidentPage(BaseModel):
+    items: list[IncidentOut]
+    next_cursor: str | None
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
+class EvidenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seqs: Annotated[list[Seq], Field(min_length=1, max_length=10_000)]
+
+
+class Actor(BaseModel):
+    type: str
+    id: str
+    name: str
+
+
+class TimelineOut(BaseModel):
+    id: int
+    at: datetime
+    actor: Actor
+    kind: str
+    changes: dict[str, Any] = Field(description="field -> {from, to}")
+    body: str | None
+    details: dict[str, Any]
+    log_seq: int
+
+
+class TimelinePage(BaseModel):
+    items: list[TimelineOut]
+    next_cursor: str | None
+
+
+class EvidenceOut(BaseModel):
+    seq: int
+    time: str
+    source: str
+    action: str
+    outcome: str
+    actor: dict[str, str] | None
+    resource: dict[str, str] | None
+    request_id: str | None
+    attributes: dict[str, Any] | None
+    payload_digest: str
+    prev_hash: str
+    hash: str
+    erased: bool
+    via: str = Field(description="the incident that holds this evidence (a duplicate's id)")
+
+
+class EvidencePage(BaseModel):
+    items: list[EvidenceOut]
+    next_cursor: str | None
+
+
+class EvidenceAdded(BaseModel):
+    added: list[int]
+    already: list[int]
+    incident: IncidentOut
+
+
+class Durations(BaseModel):
+    count: int
+    median: float | None
+    p90: float | None
+
+
+class IncidentStats(BaseModel):
+    total: int
+    by_status: dict[str, int]
+    by_severity: dict[str, int]
+    time_to_acknowledge: Durations
+    time_to_resolve: Durations

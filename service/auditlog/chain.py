@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, text, tuple_, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from service.auditlog.models import LogHead, LogPayload, LogRecord
@@ -57,17 +57,43 @@ def read_head(session: Session) -> tuple[int, str]:
 def _existing(
     session: Session, keys: list[tuple[str, str | None]]
 ) -> dict[tuple[str, str | None], str]:
+    """Content hashes already stored under these (source, id) keys.
+
+    One query per source with a plain IN list: the (source, event_id) unique index
+    serves it, where a row-value IN list made PostgreSQL plan a scan.
+    """
+    by_source: dict[str, list[str]] = {}
+    for source, event_id in keys:
+        if event_id is not None:
+            by_source.setdefault(source, []).append(event_id)
     found: dict[tuple[str, str | None], str] = {}
-    for start in range(0, len(keys), _LOOKUP_CHUNK):
-        chunk = keys[start : start + _LOOKUP_CHUNK]
-        rows = session.execute(
-            select(LogRecord.source, LogRecord.event_id, LogRecord.content_hash).where(
-                tuple_(LogRecord.source, LogRecord.event_id).in_(chunk)
+    for source, ids in by_source.items():
+        for start in range(0, len(ids), _LOOKUP_CHUNK):
+            rows = session.execute(
+                select(LogRecord.event_id, LogRecord.content_hash).where(
+                    LogRecord.source == source,
+                    LogRecord.event_id.in_(ids[start : start + _LOOKUP_CHUNK]),
+                )
             )
-        )
-        for source, event_id, content_hash in rows:
-            found[(source, event_id)] = content_hash
+            for event_id, content_hash in rows:
+                found[(source, event_id)] = content_hash
     return found
+
+
+def _bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """COPY on PostgreSQL (about twice executemany's rate), executemany elsewhere."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(
+        f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    ) as copy:
+        for row in rows:
+            copy.write_row(tuple(row.values()))
 
 
 def append(*, session: Session, events: list[Prepared]) -> Appended:
@@ -157,8 +183,8 @@ def append(*, session: Session, events: list[Prepared]) -> Appended:
         )
         payloads.append({"seq": seq, "salt": salt.hex(), "body": event.body.decode()})
 
-    session.execute(insert(LogRecord), records)
-    session.execute(insert(LogPayload), payloads)
+    _bulk_insert(session, LogRecord.__table__, records)
+    _bulk_insert(session, LogPayload.__table__, payloads)
     session.execute(update(LogHead).where(LogHead.id == 1).values(seq=seq, hash=prev))
     result.accepted = len(fresh)
     result.first_seq, result.last_seq = head_seq + 1, seq

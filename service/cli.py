@@ -13,8 +13,10 @@ from service.auth.cli import app as token_app
 from service.config import Settings
 from service.db import database, make_engine, session_scope
 from service.evidence import cli as evidence_cli
+from service.incidents import cli as incidents_cli
 from service.logging import configure_logging, get_logger
 from service.rules import cli as rules_cli
+from service.runbooks import cli as runbooks_cli
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -24,6 +26,8 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(rules_cli.app, name="rules")
+app.add_typer(incidents_cli.app, name="incidents")
+app.add_typer(runbooks_cli.app, name="runbooks")
 evidence_cli.register(app)  # replay, export, verify-bundle
 
 console = Console()

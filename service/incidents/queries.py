@@ -172,14 +172,14 @@ def page(
     rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    runbooks: dict[int, str] = {
-        number: runbook_id
-        for number, runbook_id in session.execute(
+    # .all(): dict() would take a Result for a mapping (it has keys()).
+    runbooks: dict[int, str] = dict(
+        session.execute(
             select(RunbookInstance.incident_number, RunbookInstance.runbook_id).where(
                 RunbookInstance.incident_number.in_([r.number for r in rows])
             )
-        )
-    }
+        ).all()
+    )
     items = [to_out(r, runbooks.get(r.number)) for r in rows]
     next_cursor = None
     if more and rows:

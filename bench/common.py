@@ -12,6 +12,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,9 +111,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
 @contextlib.contextmanager
-def live_server(url: str, **env: str) -> Iterator[str]:
-    """`custody serve` in a subprocess; yields its base URL."""
+def live_server(url: str, **env: str) -> Iterator[LiveServer]:
+    """`custody serve` in a subprocess (killed on exit if still running)."""
     port = free_port()
     environ = {
         **os.environ,
@@ -139,10 +146,13 @@ def live_server(url: str, **env: str) -> Iterator[str]:
             if proc.poll() is not None:
                 raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server died")
             time.sleep(0.1)
-        yield base
+        yield LiveServer(base, proc)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(10)
+        if proc.stderr:
+            proc.stderr.close()
 
 
 def rate(n: int, seconds: float) -> str:

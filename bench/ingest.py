@@ -30,7 +30,8 @@ from service.db import make_engine
 
 def http_ingest(url: str, batches: list[bytes], clients: int) -> float:
     token = make_token(url)
-    with live_server(url, CUSTODY_RUN_BACKGROUND="false") as base:
+    with live_server(url, CUSTODY_RUN_BACKGROUND="false") as server:
+        base = server.url
 
         def post(chunk: list[bytes]) -> None:
             with httpx.Client(

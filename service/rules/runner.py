@@ -109,8 +109,8 @@ class RuleRunner:
     def _process_batch(self, session: Session, cursor: int) -> int:
         engine = self._engine
         assert engine is not None
-        events = read_batch(session=session, after_seq=cursor, limit=self.batch)
-        if not events:
+        events, last = read_batch(session=session, after_seq=cursor, limit=self.batch)
+        if last is None:
             return 0
         firings: list[Firing] = []
         for event in events:
@@ -136,10 +136,9 @@ class RuleRunner:
         store.add_stats(session=session, deltas=deltas)
         self._seen.flush()
         self._maybe_prune(session)
-        last = int(events[-1]["seq"])
         store.advance_cursor(session=session, cursor=last)
         self._cursor = last
-        return len(events)
+        return last - cursor
 
     def _maybe_prune(self, session: Session) -> None:
         """Drop first-seen memory older than each rule's history (bounded table)."""

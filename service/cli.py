@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from service.auth.cli import app as token_app
+from service.client import cli as ship_cli
 from service.config import Settings
 from service.db import database, make_engine, session_scope
 from service.evidence import cli as evidence_cli
@@ -29,6 +30,7 @@ app.add_typer(rules_cli.app, name="rules")
 app.add_typer(incidents_cli.app, name="incidents")
 app.add_typer(runbooks_cli.app, name="runbooks")
 evidence_cli.register(app)  # replay, export, verify-bundle
+app.command("ship")(ship_cli.ship_command)
 
 console = Console()
 err = Console(stderr=True)

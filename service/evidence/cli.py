@@ -14,8 +14,8 @@ from rich.console import Console
 from service.client.http import ClientConfigError, api_client, problem_message
 from service.config import Settings
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)  # one line per result, for scripts and grep
+err = Console(stderr=True, soft_wrap=True)
 
 Opt = typer.Option
 ScopeOpts = dict[str, Any]

@@ -100,15 +100,10 @@ class Replayer:
 
     def _links(self, rows: Sequence[Any]) -> None:
         wanted = [row.seq - 1 for row in rows if row.seq > 1]
-        stored = (
-            dict(
-                self.session.execute(
-                    select(LogRecord.seq, LogRecord.hash).where(LogRecord.seq.in_(wanted))
-                ).tuples()
-            )
-            if wanted
-            else {}
-        )
+        stored: dict[int, str] = {}
+        if wanted:
+            query = select(LogRecord.seq, LogRecord.hash).where(LogRecord.seq.in_(wanted))
+            stored = {int(r.seq): str(r.hash) for r in self.session.execute(query)}
         for row in rows:
             expected = ZERO_HASH if row.seq == 1 else stored.get(row.seq - 1)
             if expected is None:

@@ -68,6 +68,9 @@ _ERROR_FIELDS: list[tuple[type[Exception], str]] = [
 ]
 
 
+_STRING_KEYS = ("id", "title", "name", "level", "status", "description", "author")
+
+
 class _FileRejected(Exception):
     def __init__(self, errors: list[RuleLoadError]) -> None:
         super().__init__(errors[0].message)
@@ -124,6 +127,10 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
             raise _FileRejected(
                 [RuleLoadError(path, f"Sigma '{key}' documents are not supported", key, label)]
             )
+    for key in _STRING_KEYS:
+        # pySigma assumes these are strings and fails with AttributeError otherwise.
+        if key in doc and not isinstance(doc[key], str):
+            raise _FileRejected([RuleLoadError(path, "must be a string", key, label)])
     try:
         # collect_errors gathers most problems, but some constructors still raise.
         collection = SigmaCollection.from_dicts(
@@ -131,6 +138,8 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
         )
     except sx.SigmaError as exc:
         raise _FileRejected([_sigma_error(path, label, exc)]) from exc
+    except (AttributeError, TypeError) as exc:  # pySigma on a value of an unexpected type
+        raise _FileRejected([RuleLoadError(path, f"malformed rule: {exc}", None, label)]) from exc
     if collection.errors:
         raise _FileRejected([_sigma_error(path, label, e) for e in collection.errors])
     sigma = collection.rules[0]

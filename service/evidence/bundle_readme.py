@@ -91,5 +91,16 @@ Verify `path` with the algorithm of RFC 9162 section 2.1.3.2:
 manifest.json "counts" must equal the number of record lines, of payloads, and of
 proof lines.
 
+6. Anchor (incident bundles)
+----------------------------
+When manifest.json "anchor" has a "checkpoint" (the signed checkpoint of the log as it
+stood when the incident opened; same format and key as step 1) and a
+"consistency_path" (hex hashes): verify that checkpoint's signature as in step 1, then
+the RFC 9162 section 2.1.4.2 consistency proof from its tree size to checkpoint.json's.
+Every seq in "evidence_seqs" must be a record of this bundle (proven in step 4) and be
+at most the anchor's tree_size: then those records were in the log, under that
+signature, when the incident opened. "later_evidence_seqs" were linked afterwards and
+are proven by step 4 only. "rule_id" and "rule_hash" name the rule version that fired.
+
 Any failure means this archive is not a faithful excerpt of the signed log.
 """

@@ -4,8 +4,8 @@ Checks, stopping at the first failure (whose reason names the seq and the broken
 property): zip members present and unique; checkpoint well-formed and signed by the
 given key; manifest consistent with it; per record, in order: the hash recomputed from
 JCS bytes, the chain link to the previous line when seqs are consecutive, the payload
-digest when the payload is present, the inclusion proof up to the signed root; finally
-the manifest counts.
+digest when the payload is present, the inclusion proof up to the signed root; then the
+manifest counts, and the optional anchor (see :mod:`bundle_anchor`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from itertools import zip_longest
 from typing import IO, Any
 
+from service.evidence.bundle_anchor import AnchorFailure, evidence_seqs, verify_anchor
 from service.evidence.bundle_format import (
     CHECKPOINT,
     FORMAT_NAME,
@@ -60,6 +61,7 @@ class BundleReport:
     tree_size: int | None = None
     root_hash: str | None = None
     key_id: str | None = None
+    anchor: str | None = None
 
 
 class _Failure(Exception):
@@ -81,6 +83,9 @@ class _Verifier:
         self.public_key_pem = public_key_pem
         self.records = self.payloads = self.proofs = self.links = 0
         self.checkpoint: Checkpoint | None = None
+        self.evidence: set[int] = set()
+        self.found: set[int] = set()
+        self.anchor: str | None = None
 
     def run(self) -> None:
         names = Counter(self.archive.namelist())
@@ -99,7 +104,10 @@ class _Verifier:
             manifest.get("checkpoint") == checkpoint.to_dict(),
             "manifest checkpoint differs from checkpoint.json",
         )
+        self.evidence = evidence_seqs(manifest.get("anchor"))
         self._records_and_proofs(checkpoint)
+        public_key = load_public_key(self.public_key_pem)
+        self.anchor = verify_anchor(manifest.get("anchor"), checkpoint, public_key, self.found)
         expected = {"records": self.records, "payloads": self.payloads, "proofs": self.proofs}
         counts = manifest.get("counts")
         if counts != expected:
@@ -184,6 +192,8 @@ class _Verifier:
         if "payload" in entry:
             self._payload(seq, record, entry["payload"])
         self.records += 1
+        if seq in self.evidence:
+            self.found.add(seq)
         return seq, claimed, record_leaf_hash(canonical_record)
 
     def _payload(self, seq: int, record: dict[str, Any], payload: Any) -> None:
@@ -270,7 +280,7 @@ def verify_bundle(
         failure: str | None = None
         try:
             verifier.run()
-        except _Failure as exc:
+        except (_Failure, AnchorFailure) as exc:
             failure = str(exc)
         except (zipfile.BadZipFile, EOFError, OSError) as exc:  # e.g. a corrupted member
             failure = f"corrupted zip member: {exc}"
@@ -285,4 +295,5 @@ def verify_bundle(
         tree_size=checkpoint.tree_size if checkpoint else None,
         root_hash=checkpoint.root_hash if checkpoint else None,
         key_id=checkpoint.key_id if checkpoint else None,
+        anchor=verifier.anchor,
     )

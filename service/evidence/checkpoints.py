@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.evidence.incident_scope import fill_anchors
 from service.evidence.incremental import IncrementalTree
 from service.evidence.keys import load_or_create_key
 from service.evidence.models import CheckpointRow
@@ -51,6 +52,7 @@ def store_checkpoint(
     row = CheckpointRow(**checkpoint.to_dict())
     session.add(row)
     session.flush()  # the id is the list cursor the caller returns
+    fill_anchors(session=session, checkpoint=checkpoint)
     return row
 
 

@@ -149,6 +149,8 @@ def verify_bundle(
         f"against checkpoint tree_size {report.tree_size} root {report.root_hash} "
         f"(key {report.key_id})"
     )
+    if report.anchor:
+        console.print(f"[green]OK[/green] {report.anchor}")
 
 
 def against_checkpoint(settings: Settings, file: Path, public_key: Path | None) -> None:

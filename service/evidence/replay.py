@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from service.auditlog.canonical import ZERO_HASH
@@ -146,12 +146,19 @@ class Replayer:
 
 
 def replay(
-    *, session: Session, scope: Scope, public_key: Ed25519PublicKey, batch: int = BATCH
+    *,
+    session: Session,
+    scope: Scope,
+    public_key: Ed25519PublicKey,
+    stmt: Select[Any] | None = None,
+    batch: int = BATCH,
 ) -> Iterator[bytes]:
     """NDJSON lines: one per record (the event with ``hash`` and ``verified``), then the
-    trailer. Memory stays flat: rows are held one batch at a time."""
+    trailer. Memory stays flat: rows are held one batch at a time. ``stmt`` is the
+    scope's selection when the caller built it already (to report a bad scope before
+    a response starts)."""
     replayer = Replayer(session, public_key)
-    stmt = select_scope(session=session, scope=scope)
+    stmt = select_scope(session=session, scope=scope) if stmt is None else stmt
     result = session.execute(stmt.execution_options(yield_per=batch))
     try:
         for rows in result.partitions(batch):

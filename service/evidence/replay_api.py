@@ -6,11 +6,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import ValidationError
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
@@ -25,6 +26,7 @@ from service.evidence.checkpoints import signing_key
 from service.evidence.exports import export_bundle
 from service.evidence.replay import replay
 from service.evidence.schemas import AccessState, Scope, VersionState
+from service.evidence.selection import select_scope
 from service.evidence.state import access_at, version_at
 
 router = APIRouter(prefix="/v1", tags=["replay"])
@@ -55,11 +57,13 @@ def replay_scope(
         raise InvalidInput("; ".join(e["message"] for e in errors), errors=errors) from None
 
 
-def _stream(request: Request, scope: Scope, settings: Settings) -> Iterator[bytes]:
+def _stream(
+    request: Request, scope: Scope, stmt: Select[Any], settings: Settings
+) -> Iterator[bytes]:
     # Its own session: the request's is closed once the route returns.
     public_key = signing_key(settings.signing_key_path).public_key()
     with request.app.state.sessionmaker() as session:
-        yield from replay(session=session, scope=scope, public_key=public_key)
+        yield from replay(session=session, scope=scope, public_key=public_key, stmt=stmt)
 
 
 @router.get("/replay", responses={200: {"content": {NDJSON: {}}}})
@@ -72,9 +76,10 @@ def get_replay(
 ) -> StreamingResponse:
     """Records of the scope in seq order (NDJSON), each re-verified, then one trailer line
     ``{"trailer": {"verified", "count", "anchored", "checkpoint", "first_bad_seq", ...}}``."""
+    stmt = select_scope(session=session, scope=scope)  # an unknown incident is a 404 here
     audit_read(session=session, request=request, principal=principal)
     session.commit()
-    return StreamingResponse(_stream(request, scope, settings), media_type=NDJSON)
+    return StreamingResponse(_stream(request, scope, stmt, settings), media_type=NDJSON)
 
 
 @router.post("/exports", response_class=FileResponse, responses={200: {"content": {ZIP: {}}}})

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.auditlog.models import LogPayload
 from service.auditlog.queries import filtered
-from service.errors import InvalidInput, NotFound
+from service.evidence.incident_scope import incident_clause
 from service.evidence.schemas import Scope
 
 
@@ -22,18 +22,3 @@ def select_scope(*, session: Session, scope: Scope) -> Select[Any]:
     if scope.incident:
         stmt = stmt.where(incident_clause(session=session, incident=scope.incident))
     return stmt
-
-
-def incident_clause(*, session: Session, incident: str) -> Any:
-    """The incident's evidence plus what its actors did in its window."""
-    try:
-        from service.incidents import evidence_scope  # type: ignore[attr-defined]
-    except ImportError:
-        raise InvalidInput(
-            "incident: incidents are not available on this server",
-            errors=[{"field": "incident", "message": "incidents are not available"}],
-        ) from None
-    clause = evidence_scope(session=session, incident=incident)
-    if clause is None:
-        raise NotFound(f"No incident {incident}")
-    return clause

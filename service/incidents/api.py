@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -14,6 +15,7 @@ from service.auth.deps import require
 from service.auth.schemas import Principal, Scope
 from service.config import Settings
 from service.deps import get_session, get_settings
+from service.errors import InvalidInput
 from service.incidents import changes, queries, report, stats
 from service.incidents import evidence as evidence_mod
 from service.incidents import service as incidents
@@ -47,28 +49,35 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
-def _if_match(value: str | None, current: int) -> int:
+def _if_match(value: str | None) -> int | None:
+    """The version named by If-Match; None for `*` (any version)."""
     if value is None:
         raise PreconditionRequired("Send If-Match with the ETag of the incident you read")
     tag = value.strip().removeprefix("W/").strip('"')
     if tag == "*":
-        return current
+        return None
     if not tag.isdigit():
         raise PreconditionFailed(f"If-Match {value!r} is not an ETag of this incident")
     return int(tag)
 
 
-def _split(values: list[str] | None) -> list[str]:
+def _split(values: list[str] | None, allowed: type[StrEnum], name: str) -> list[str]:
     # Both `?status=open&status=acknowledged` and `?status=open,acknowledged` work.
-    return [v for item in values or [] for v in item.split(",") if v]
+    out = [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+    known = {e.value for e in allowed}
+    bad = [v for v in out if v not in known]
+    if bad:
+        message = f"unknown {name} {', '.join(bad)}; one of {', '.join(sorted(known))}"
+        raise InvalidInput(message, errors=[{"field": name, "message": message}])
+    return out
 
 
 @router.get("", response_model=IncidentPage)
 def list_incidents(
     _: Read,
     session: Db,
-    status: Annotated[list[Status] | None, Query(description="repeat or comma-separate")] = None,
-    severity: Annotated[list[Severity] | None, Query()] = None,
+    status: Annotated[list[str] | None, Query(description="repeat or comma-separate")] = None,
+    severity: Annotated[list[str] | None, Query(description="repeat or comma-separate")] = None,
     assignee: str | None = None,
     rule_id: str | None = None,
     tag: str | None = None,
@@ -82,8 +91,8 @@ def list_incidents(
     limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50,
 ) -> IncidentPage:
     filters = queries.IncidentFilters(
-        status=_split([s.value for s in status or []]),
-        severity=_split([s.value for s in severity or []]),
+        status=_split(status, Status, "status"),
+        severity=_split(severity, Severity, "severity"),
         assignee=assignee,
         rule_id=rule_id,
         tag=tag,
@@ -159,12 +168,11 @@ def patch_incident(
     session: Db,
     if_match: Annotated[str | None, Header()] = None,
 ) -> IncidentOut:
-    current = incidents.get(session=session, incident_id=incident_id).version
     incident = changes.update_incident(
         session=session,
         incident_id=incident_id,
         patch=body,
-        if_match=_if_match(if_match, current),
+        if_match=_if_match(if_match),
         actor=Actor.of(principal),
     )
     session.commit()
@@ -206,9 +214,10 @@ def get_events(
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EvidencePage:
-    incident = incidents.get(session=session, incident_id=incident_id)
+    # The audit record first: a write as the first statement (see incidents.service.lock).
     audit_read(session=session, request=request, principal=principal)
     session.commit()
+    incident = incidents.get(session=session, incident_id=incident_id)
     items, next_cursor = evidence_mod.page(
         session=session, number=incident.number, after_seq=int(cursor or 0), limit=limit
     )
@@ -236,8 +245,9 @@ def post_evidence(
 def get_report(
     principal: Read, request: Request, incident_id: str, session: Db
 ) -> PlainTextResponse:
-    incident = incidents.get(session=session, incident_id=incident_id)
+    # The audit record first: a write as the first statement (see incidents.service.lock).
     audit_read(session=session, request=request, principal=principal)
     session.commit()
+    incident = incidents.get(session=session, incident_id=incident_id)
     text = report.markdown(session=session, incident=incident)
     return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")

@@ -23,8 +23,8 @@ from service.incidents.transitions import ACTIVE, check_transition
 from service.runbooks import instances
 
 
-def check_version(incident: Incident, expected: int) -> None:
-    if incident.version != expected:
+def check_version(incident: Incident, expected: int | None) -> None:
+    if expected is not None and incident.version != expected:
         raise PreconditionFailed(
             f"{incident.public_id} changed since you read it (version {expected}, now "
             f"{incident.version}); fetch it again and retry",
@@ -33,9 +33,14 @@ def check_version(incident: Incident, expected: int) -> None:
 
 
 def update_incident(
-    *, session: Session, incident_id: str, patch: IncidentPatch, if_match: int, actor: Actor
+    *,
+    session: Session,
+    incident_id: str,
+    patch: IncidentPatch,
+    if_match: int | None,
+    actor: Actor,
 ) -> Incident:
-    """Apply `patch` if the incident is still at version `if_match` (else 412)."""
+    """Apply `patch` if the incident is still at version `if_match` (None: any), else 412."""
     incident = lock(session=session, incident_id=incident_id)
     check_version(incident, if_match)
     before = snapshot(incident)

@@ -28,7 +28,9 @@ def patch(client: TestClient, incident: dict[str, Any], **fields: Any) -> Any:
     """PATCH with the incident's current ETag (read fresh)."""
     current = client.get(f"/v1/incidents/{incident['id']}")
     return client.patch(
-        f"/v1/incidents/{incident['id']}", json=fields, headers={"If-Match": current.headers["ETag"]}
+        f"/v1/incidents/{incident['id']}",
+        json=fields,
+        headers={"If-Match": current.headers["ETag"]},
     )
 
 

@@ -88,5 +88,10 @@ def test_comments_timeline_and_evidence(client: TestClient) -> None:
     assert all(len(e["hash"]) == 64 and e["via"] == inc["id"] for e in events)
     log = client.get("/v1/events", params={"source": "custody", "action": "incident.*"}).json()
     actions = [e["action"] for e in log["items"]]
-    assert actions == ["incident.open", "incident.comment", "incident.evidence.add", "incident.update"]
+    assert actions == [
+        "incident.open",
+        "incident.comment",
+        "incident.evidence.add",
+        "incident.update",
+    ]
     assert {e["resource"]["id"] for e in log["items"]} == {"INC-1"}

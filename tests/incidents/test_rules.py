@@ -1,0 +1,86 @@
+"""open_or_update_from_rule: what the correlation engine calls."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from service.db import make_engine, make_sessionmaker, session_scope
+from service.incidents.models import Incident
+from service.incidents.service import open_or_update_from_rule
+from tests.conftest import REPO
+from tests.incidents.conftest import ingest, patch
+
+T0 = datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+def fire(session: Any, seqs: list[int], *, key: str = "k1", minutes: int = 0) -> Incident:
+    return open_or_update_from_rule(
+        session=session,
+        rule_id="rule-exfil",
+        rule_hash="ab" * 32,
+        title="Bulk weight download",
+        severity="high",
+        tags=["atlas.aml.t0024"],
+        runbook_id=None,
+        group={"actor.id": "alice@example.com"},
+        dedup_key=key,
+        evidence_seqs=seqs,
+        first_seen=T0 + timedelta(minutes=minutes),
+        last_seen=T0 + timedelta(minutes=minutes + 1),
+        runbooks_dir=REPO / "runbooks",
+    )
+
+
+def test_opens_then_dedups_into_the_active_incident(client: TestClient, sessions: Any) -> None:
+    seqs = ingest(client, 6)
+    with session_scope(sessions) as s:
+        first = fire(s, seqs[:2]).public_id
+    with session_scope(sessions) as s:
+        again = fire(s, seqs[1:4], minutes=5)
+        assert again.public_id == first
+    with session_scope(sessions) as s:
+        fire(s, seqs[1:4], minutes=5)  # the same firing replayed: no change
+    body = client.get(f"/v1/incidents/{first}").json()
+    assert body["event_count"] == 4 and body["version"] == 2
+    assert body["rule_id"] == "rule-exfil" and body["group"] == {"actor.id": "alice@example.com"}
+    assert body["last_seen"].startswith("2026-11-30T12:06")
+    assert body["runbook_id"] == "model-exfiltration"  # by applies_to (tag)
+    kinds = [e["kind"] for e in client.get(f"/v1/incidents/{first}/timeline").json()["items"]]
+    assert kinds == ["open", "evidence"]
+
+    # Resolved (no longer active): the next firing opens a new incident.
+    inc = {"id": first}
+    assert patch(client, inc, status="false_positive").status_code == 200
+    with session_scope(sessions) as s:
+        assert fire(s, seqs[4:]).public_id == "INC-2"
+
+
+def test_racing_workers_open_one_incident(client: TestClient, db_url: str) -> None:
+    seqs = ingest(client, 8)
+    factory = make_sessionmaker(make_engine(db_url))
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        barrier.wait()
+        try:
+            with session_scope(factory) as s:
+                fire(s, [seqs[n * 2], seqs[n * 2 + 1]], key="race")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with session_scope(factory) as s:
+        assert s.scalar(select(func.count()).select_from(Incident)) == 1
+        assert s.scalar(select(Incident.event_count)) == 8
+    factory.kw["bind"].dispose()

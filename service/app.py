@@ -17,6 +17,7 @@ from service.db import make_engine, make_sessionmaker
 from service.evidence.api import router as evidence_router
 from service.evidence.replay_api import router as replay_router
 from service.health import router as health_router
+from service.logging import configure_logging
 from service.incidents.api import router as incidents_router
 from service.metrics import Metrics
 from service.middleware import RequestContext
@@ -27,6 +28,7 @@ from service.worker import InProcessWorker, build_tasks
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
     engine = engine or make_engine(settings.database_url)
 
     @asynccontextmanager

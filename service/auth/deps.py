@@ -57,7 +57,7 @@ def authenticate_request(request: Request) -> Principal:
     if secret is None:
         raise Unauthenticated("Send an API token: Authorization: Bearer <token>")
     try:
-        with session_scope(request.app.state.sessionmaker) as session:
+        with request.app.state.sessionmaker() as session:  # read-only: nothing to commit
             principal = authenticate(session=session, secret=secret)
     except AuthFailure as exc:
         _fail(request, exc)

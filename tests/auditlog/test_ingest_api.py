@@ -180,14 +180,21 @@ def test_commit_failure_gives_5xx_and_nothing_is_stored(client: TestClient, app:
     """The acknowledgement is sent only after the commit: a failing commit is a 500."""
     engine = app.state.engine
 
-    def boom(conn: Any) -> None:
-        raise RuntimeError("injected commit failure")
+    def mark(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "UPDATE log_head" in statement:  # the append path (COPY bypasses this hook)
+            conn.info["wrote_log"] = True
 
+    def boom(conn: Any) -> None:
+        if conn.info.pop("wrote_log", False):
+            raise RuntimeError("injected commit failure")
+
+    sa_event.listen(engine, "before_cursor_execute", mark)
     sa_event.listen(engine, "commit", boom)
     try:
         r = client.post("/v1/events", json=event(id="c1"))
     finally:
         sa_event.remove(engine, "commit", boom)
+        sa_event.remove(engine, "before_cursor_execute", mark)
     assert r.status_code == 500
     assert user_events(app) == 0
     assert client.post("/v1/events", json=event(id="c1")).json()["accepted"] == 1

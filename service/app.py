@@ -17,8 +17,8 @@ from service.db import make_engine, make_sessionmaker
 from service.evidence.api import router as evidence_router
 from service.evidence.replay_api import router as replay_router
 from service.health import router as health_router
-from service.logging import configure_logging
 from service.incidents.api import router as incidents_router
+from service.logging import configure_logging
 from service.metrics import Metrics
 from service.middleware import RequestContext
 from service.rules.api import router as rules_router

@@ -63,7 +63,15 @@ class RuleRunner:
         # Look before locking: on SQLite the lease is the database write lock, and an
         # idle poll must not contend with ingest for it.
         with session_scope(factory) as session:
-            if read_head(session)[0] <= store.read_state(session).cursor:
+            state = store.read_state(session)
+            if self._engine is None or state.generation != self._generation:
+                # Build while idle too (read-only), so the first event after a start or
+                # a reload does not wait for it; the batch below re-checks the cursor.
+                try:
+                    self._rebuild(session, state)
+                finally:
+                    self._seen.session = None
+            if read_head(session)[0] <= state.cursor:
                 return False
         try:
             with session_scope(factory) as session:

@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.auth.errors import RateLimited
@@ -82,6 +83,27 @@ def install(app: FastAPI) -> None:
             str(exc.detail),
             instance=request.url.path,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        # A number from the request that the database cannot bind (SQLite: beyond 64 bits).
+        return problem(
+            422,
+            "Invalid request",
+            "A number in the request is out of range",
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        # PostgreSQL's refusal of a value from the request (out of range, bad encoding).
+        log.warning("request.data_error", path=request.url.path, error=str(exc.orig)[:200])
+        return problem(
+            422,
+            "Invalid request",
+            "A value in the request cannot be stored or compared (out of range or malformed)",
+            instance=request.url.path,
         )
 
     @app.exception_handler(Exception)

@@ -32,8 +32,10 @@ from service.auth.schemas import Principal, Scope
 from service.body import read_body
 from service.config import Settings
 from service.deps import get_session, get_settings
+from service.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["log"])
+MAX_SEQ = 2**63 - 1  # BIGINT
 NDJSON = "application/x-ndjson"
 
 
@@ -108,14 +110,19 @@ def get_events(
     request: Request,
     principal: Principal = Depends(require(Scope.read)),
     filters: EventFilters = Depends(event_filters),
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     include_raw: bool = False,
     session: Session = Depends(get_session),
 ) -> EventPage | StreamingResponse:
     if cursor is not None:
-        after_seq = int(cursor) if cursor.isdigit() else after_seq
+        if not cursor.isdigit() or int(cursor) > MAX_SEQ:
+            raise InvalidInput(
+                "cursor is not a next_cursor value",
+                errors=[{"field": "cursor", "message": "not a cursor"}],
+            )
+        after_seq = int(cursor)
     audit_read(session=session, request=request, principal=principal)
     session.commit()
     if NDJSON in request.headers.get("accept", ""):
@@ -131,7 +138,7 @@ def get_events(
 @router.get("/events/{seq}", response_model=EventOut)
 def get_event(
     request: Request,
-    seq: Annotated[int, Path(ge=1)],
+    seq: Annotated[int, Path(ge=1, le=MAX_SEQ)],
     principal: Principal = Depends(require(Scope.read)),
     session: Session = Depends(get_session),
 ) -> EventOut:
@@ -151,8 +158,8 @@ def get_head(
 @router.get("/log/verify", response_model=VerifyReport)
 def get_verify(
     _: Principal = Depends(require(Scope.read)),
-    from_seq: Annotated[int, Query(ge=1)] = 1,
-    to_seq: Annotated[int | None, Query(ge=1)] = None,
+    from_seq: Annotated[int, Query(ge=1, le=MAX_SEQ)] = 1,
+    to_seq: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
     session: Session = Depends(get_session),
 ) -> VerifyReport:
     return verify_chain(session=session, from_seq=from_seq, to_seq=to_seq)

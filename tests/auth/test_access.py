@@ -236,3 +236,88 @@ def _audit_reads(app: Any) -> list[dict[str, Any]]:
 def test_malformed_authorization_is_401(client: TestClient, header: str) -> None:
     r = client.get("/v1/log/head", headers={"Authorization": header})
     assert r.status_code == 401
+
+
+def test_first_admin_token_from_the_cli_works_against_the_api(
+    db_url: str, app: Any, client: TestClient
+) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app as cli
+
+    result = CliRunner().invoke(
+        cli,
+        ["token", "create", "--scope", "admin", "--quiet"],
+        env={"CUSTODY_DATABASE_URL": db_url},
+    )
+    assert result.exit_code == 0, result.output
+    secret = result.output.strip()
+    assert secret.startswith("cst_")
+    assert "\n" not in secret
+    r = client.get("/v1/tokens", headers={"Authorization": f"Bearer {secret}"})
+    assert r.status_code == 200
+
+
+def test_every_log_line_of_a_request_carries_its_request_id(client: TestClient) -> None:
+    buffer = io.StringIO()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(file=buffer),
+    )
+    try:
+        r = client.get(
+            "/v1/events",
+            headers={"Authorization": "Bearer cst_bad_token", "X-Request-ID": "rid-42"},
+        )
+    finally:
+        structlog.reset_defaults()
+    assert r.headers["x-request-id"] == "rid-42"
+    lines = [line for line in buffer.getvalue().splitlines() if line.strip()]
+    assert len(lines) >= 2  # the auth failure and the access line
+    assert all('"request_id": "rid-42"' in line for line in lines)
+
+
+def test_oversized_chunked_body_is_cut_off_before_it_is_read(
+    app: Any, make_token: Any, client: TestClient
+) -> None:
+    """Driven at the ASGI level to count what the app pulls: 64 KiB over the limit, not 64 MiB."""
+    import anyio
+
+    app.state.settings.max_body_bytes = 1024 * 1024
+    token = make_token(Scope.ingest)
+    pulled = {"chunks": 0}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        pulled["chunks"] += 1
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": pulled["chunks"] < 1024}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/events",
+        "raw_path": b"/v1/events",
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+        "app": app,
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"content-type", b"application/json"),
+            (b"transfer-encoding", b"chunked"),
+        ],
+    }
+    anyio.run(app, scope, receive, send)
+    assert sent[0]["status"] == 413
+    assert pulled["chunks"] <= 1024 * 1024 // 65536 + 1

@@ -121,3 +121,19 @@ def test_follow_resumes_after_restart_and_follows_rotation(
     shipper.communicate(timeout=10)
     assert stored(db_url) == (650, 650)
     assert server.get(token, "/v1/log/verify")["ok"]
+
+
+def test_cli_reports_the_refused_records_and_exits_1(
+    db_url: str, server: Server, tmp_path: Path
+) -> None:
+    token = make_token(db_url)
+    path = tmp_path / "events.ndjson"
+    body = lines(0, 300).split(b"\n")
+    body[210] = body[210].replace(b'"model.invoke"', b'"Model Invoke"')
+    path.write_bytes(b"\n".join(body))
+    shipper = ship_process([str(path), "--batch-size", "100"], url=server.url, token=token)
+    _, err = shipper.communicate(timeout=60)
+    assert shipper.returncode == 1, err
+    assert "200 events before it are stored" in err
+    assert f"{path}:211: action: String should match pattern" in err
+    assert stored(db_url) == (200, 200)

@@ -12,7 +12,7 @@ from sqlalchemy import Select, exists, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInput
-from service.incidents.custody import public_id
+from service.incidents.custody import iso, public_id
 from service.incidents.models import Incident, TimelineEntry
 from service.incidents.schemas import IncidentOut, SortKey, Status
 from service.incidents.transitions import allowed_next
@@ -39,36 +39,46 @@ def _seconds(start: datetime, end: datetime | None) -> float | None:
     return None if end is None else round((end - start).total_seconds(), 3)
 
 
+# Columns labelled like the ORM attributes, so rows and Incident objects read alike.
+_COLUMNS = [getattr(Incident, a.key).label(a.key) for a in Incident.__mapper__.column_attrs]
+
+
+def to_dict(incident: Any, runbook_id: str | None) -> dict[str, Any]:
+    """The API shape of an incident (an Incident or a row of `_COLUMNS`), JSON-ready."""
+    opened = incident.opened_at
+    return {
+        "id": f"INC-{incident.number}",
+        "title": incident.title,
+        "description": incident.description,
+        "severity": incident.severity,
+        "status": incident.status,
+        "assignee": incident.assignee,
+        "rule_id": incident.rule_id,
+        "group": incident.group,
+        "tags": incident.tags,
+        "dedup_key": incident.dedup_key,
+        "duplicate_of": public_id(incident.duplicate_of),
+        "first_seen": iso(incident.first_seen),
+        "last_seen": iso(incident.last_seen),
+        "event_count": incident.event_count,
+        "opened_at": iso(opened),
+        "opened_by": incident.opened_by,
+        "updated_at": iso(incident.updated_at),
+        "acknowledged_at": iso(incident.acknowledged_at),
+        "contained_at": iso(incident.contained_at),
+        "resolved_at": iso(incident.resolved_at),
+        "time_to_acknowledge": _seconds(opened, incident.acknowledged_at),
+        "time_to_resolve": _seconds(opened, incident.resolved_at),
+        "runbook_id": runbook_id,
+        "anchor_seq": incident.anchor_seq,
+        "anchor_checkpoint": incident.anchor_checkpoint,
+        "allowed_transitions": allowed_next(Status(incident.status)),
+        "version": incident.version,
+    }
+
+
 def to_out(incident: Incident, runbook_id: str | None) -> IncidentOut:
-    return IncidentOut(
-        id=incident.public_id,
-        title=incident.title,
-        description=incident.description,
-        severity=incident.severity,
-        status=incident.status,
-        assignee=incident.assignee,
-        rule_id=incident.rule_id,
-        group=incident.group,
-        tags=incident.tags,
-        dedup_key=incident.dedup_key,
-        duplicate_of=public_id(incident.duplicate_of),
-        first_seen=incident.first_seen,
-        last_seen=incident.last_seen,
-        event_count=incident.event_count,
-        opened_at=incident.opened_at,
-        opened_by=incident.opened_by,
-        updated_at=incident.updated_at,
-        acknowledged_at=incident.acknowledged_at,
-        contained_at=incident.contained_at,
-        resolved_at=incident.resolved_at,
-        time_to_acknowledge=_seconds(incident.opened_at, incident.acknowledged_at),
-        time_to_resolve=_seconds(incident.opened_at, incident.resolved_at),
-        runbook_id=runbook_id,
-        anchor_seq=incident.anchor_seq,
-        anchor_checkpoint=incident.anchor_checkpoint,
-        allowed_transitions=allowed_next(Status(incident.status)),
-        version=incident.version,
-    )
+    return IncidentOut.model_validate(to_dict(incident, runbook_id))
 
 
 def one(*, session: Session, incident: Incident) -> IncidentOut:
@@ -92,8 +102,9 @@ def _has_tag(session: Session, tag: str) -> Any:
     )
 
 
-def filtered(session: Session, f: IncidentFilters) -> Select[Incident]:
-    stmt = select(Incident)
+def filtered(session: Session, f: IncidentFilters) -> Select[Any]:
+    """Incident columns (labelled like the ORM attributes) matching `f`."""
+    stmt = select(*_COLUMNS)
     if f.status:
         stmt = stmt.where(Incident.status.in_(f.status))
     if f.severity:
@@ -151,8 +162,12 @@ def page(
     descending: bool = True,
     cursor: str | None = None,
     limit: int = 50,
-) -> tuple[list[IncidentOut], str | None]:
-    """Keyset pagination on (sort value, number), stable under concurrent inserts."""
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Keyset pagination on (sort value, number), stable under concurrent inserts.
+
+    Items are JSON-ready dicts (the IncidentOut shape): listing is the hot path, so it
+    reads plain rows with the runbook id joined in, no ORM objects or model validation.
+    """
     limit = max(1, min(limit, MAX_PAGE))
     column = _sort_column(sort)
     stmt = filtered(session, filters)
@@ -169,18 +184,13 @@ def page(
     order = [Incident.number.desc() if descending else Incident.number.asc()]
     if column is not None:
         order.insert(0, column.desc() if descending else column.asc())
-    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    stmt = stmt.outerjoin(
+        RunbookInstance, RunbookInstance.incident_number == Incident.number
+    ).add_columns(RunbookInstance.runbook_id.label("runbook_id"))
+    rows = session.execute(stmt.order_by(*order).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    # .all(): dict() would take a Result for a mapping (it has keys()).
-    runbooks: dict[int, str] = dict(
-        session.execute(
-            select(RunbookInstance.incident_number, RunbookInstance.runbook_id).where(
-                RunbookInstance.incident_number.in_([r.number for r in rows])
-            )
-        ).all()
-    )
-    items = [to_out(r, runbooks.get(r.number)) for r in rows]
+    items = [to_dict(r, r.runbook_id) for r in rows]
     next_cursor = None
     if more and rows:
         last = rows[-1]

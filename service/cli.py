@@ -12,7 +12,7 @@ from rich.console import Console
 from service.auth.cli import app as token_app
 from service.client import cli as ship_cli
 from service.config import Settings
-from service.db import database, make_engine, session_scope
+from service.db import database, make_engine
 from service.evidence import cli as evidence_cli
 from service.incidents import cli as incidents_cli
 from service.logging import configure_logging, get_logger
@@ -136,7 +136,7 @@ def verify(
     from service.auditlog.verify import verify_chain
 
     settings = Settings()
-    with database(settings.database_url) as factory, session_scope(factory) as session:
+    with database(settings.database_url) as factory, factory() as session:  # read-only
         report = verify_chain(session=session, from_seq=from_seq, to_seq=to_seq)
     if report.ok:
         console.print(

@@ -22,6 +22,16 @@ NAMING = {
 }
 
 
+WRITE_OPTION = "custody_write"
+
+
+def begin_write(session: Session) -> None:
+    """Start the session's transaction as a writer (SQLite: BEGIN IMMEDIATE, which waits
+    for the write lock up front). Call before the first statement; a no-op elsewhere."""
+    if not session.in_transaction():
+        session.connection(execution_options={WRITE_OPTION: True})
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -54,7 +64,10 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # A deferred transaction that reads, then writes, fails with "database is locked"
+        # when another writer committed in between; writers start IMMEDIATE instead.
+        mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -75,6 +88,7 @@ def database(url: str) -> Iterator[sessionmaker[Session]]:
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work for workers and CLI commands: commit on success, roll back on error."""
     session = factory()
+    begin_write(session)
     try:
         yield session
         session.commit()

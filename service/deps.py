@@ -8,6 +8,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from service.config import Settings
+from service.db import begin_write
 
 
 def get_settings(request: Request) -> Settings:
@@ -19,6 +20,8 @@ def get_session(request: Request) -> Iterator[Session]:
     """One session per request. Routes commit explicitly before returning: code after
     `yield` runs after the response has been sent, too late to report a failed commit."""
     session: Session = request.app.state.sessionmaker()
+    if request.method not in {"GET", "HEAD", "OPTIONS"}:
+        begin_write(session)
     try:
         yield session
     finally:

@@ -9,6 +9,7 @@ payload_digest = SHA-256(salt || JCS({"attributes": ..., "raw": ...}))
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,8 +35,9 @@ def payload_digest(salt: bytes, body: bytes) -> str:
     return hashlib.sha256(salt + body).hexdigest()
 
 
-def _compact(**fields: str | None) -> dict[str, str] | None:
-    present = {k: v for k, v in fields.items() if v is not None}
+def _compact(pairs: tuple[tuple[str, str | None], ...]) -> dict[str, str] | None:
+    # Positional pairs, not **kwargs: this runs once per row in verification and replay.
+    present = {k: v for k, v in pairs if v is not None}
     return present or None
 
 
@@ -51,12 +53,73 @@ def record_from_row(row: Any) -> dict[str, Any]:
         "action": row.action,
         "outcome": row.outcome,
         "actor": _compact(
-            type=row.actor_type, id=row.actor_id, ip=row.actor_ip, user_agent=row.actor_user_agent
+            (
+                ("type", row.actor_type),
+                ("id", row.actor_id),
+                ("ip", row.actor_ip),
+                ("user_agent", row.actor_user_agent),
+            )
         ),
         "resource": _compact(
-            type=row.resource_type, id=row.resource_id, version=row.resource_version
+            (
+                ("type", row.resource_type),
+                ("id", row.resource_id),
+                ("version", row.resource_version),
+            )
         ),
         "request_id": row.request_id,
         "payload_digest": row.payload_digest,
         "prev_hash": row.prev_hash,
     }
+
+
+#: The `log_records` columns a record is rebuilt from, in `record_builder`'s order.
+RECORD_COLUMNS = (
+    "seq", "received_at", "event_id", "time", "source", "action", "outcome",
+    "actor_type", "actor_id", "actor_ip", "actor_user_agent",
+    "resource_type", "resource_id", "resource_version",
+    "request_id", "payload_digest", "prev_hash",
+)  # fmt: skip
+
+
+def record_builder(keys: Sequence[str]) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """`record_from_row` for rows read by position, for loops over many rows.
+
+    Column positions are resolved once from the result's `keys()`: attribute access on a
+    SQLAlchemy Row costs about 1 us, indexing about 50 ns, and a record reads 17 columns.
+    """
+    pos = {name: i for i, name in enumerate(keys)}
+    (seq, received_at, event_id, time, source, action, outcome, a_type, a_id, a_ip, a_ua,
+     r_type, r_id, r_version, request_id, digest, prev) = [
+        pos[c] for c in RECORD_COLUMNS
+    ]  # fmt: skip
+
+    def build(row: Sequence[Any]) -> dict[str, Any]:
+        actor = {
+            k: v
+            for k, v in (("type", row[a_type]), ("id", row[a_id]), ("ip", row[a_ip]),
+                         ("user_agent", row[a_ua]))
+            if v is not None
+        }  # fmt: skip
+        resource = {
+            k: v
+            for k, v in (("type", row[r_type]), ("id", row[r_id]), ("version", row[r_version]))
+            if v is not None
+        }
+        return {
+            "v": RECORD_VERSION,
+            "seq": row[seq],
+            "received_at": row[received_at],
+            "id": row[event_id],
+            "time": row[time],
+            "source": row[source],
+            "action": row[action],
+            "outcome": row[outcome],
+            "actor": actor or None,
+            "resource": resource or None,
+            "request_id": row[request_id],
+            "payload_digest": row[digest],
+            "prev_hash": row[prev],
+        }
+
+    return build

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from service.auditlog.canonical import ZERO_HASH
 from service.auditlog.chain import read_head
 from service.auditlog.models import LogPayload, LogRecord
-from service.auditlog.record import chain_hash, payload_digest, record_from_row
+from service.auditlog.record import chain_hash, payload_digest, record_builder
 from service.auditlog.schemas import VerifyReport
 
 BATCH = 5000
@@ -57,7 +57,8 @@ def verify_chain(*, session: Session, from_seq: int = 1, to_seq: int | None = No
         .order_by(LogRecord.seq)
         .execution_options(yield_per=BATCH)
     )
-    result = session.execute(stmt)
+    # Core execution (no ORM row processing): this loop is the verification throughput.
+    result = session.connection().execute(stmt)
     try:
         return _walk(result, report, fail, prev, expected, last, erased, to_seq is None)
     finally:
@@ -74,21 +75,34 @@ def _walk(
     erased: set[int],
     to_head: bool,
 ) -> VerifyReport:
+    failure: tuple[int, str] | None = None
+    keys = list(result.keys())
+    build = record_builder(keys)
+    # Positions, not attributes: a Row attribute read costs ~1 us, ~20x an index.
+    i_seq, i_prev, i_hash, i_digest, i_salt, i_body = (
+        keys.index(k) for k in ("seq", "prev_hash", "hash", "payload_digest", "salt", "body")
+    )
     for row in result:
-        if row.seq != expected:
-            return fail(expected, f"gap: records {expected}..{row.seq - 1} are missing")
-        if row.prev_hash != prev:
-            return fail(row.seq, "link broken: prev_hash does not match the previous record's hash")
-        if chain_hash(prev, record_from_row(row)) != row.hash:
-            return fail(row.seq, "content changed: the record does not match its hash")
-        if row.body is None:
-            if row.seq not in erased:
-                return fail(row.seq, "payload missing without an erasure record")
-        elif payload_digest(bytes.fromhex(row.salt), row.body.encode()) != row.payload_digest:
-            return fail(row.seq, "payload changed: attributes/raw do not match payload_digest")
-        prev = row.hash
+        seq = row[i_seq]
+        if seq != expected:
+            failure = (expected, f"gap: records {expected}..{seq - 1} are missing")
+        elif row[i_prev] != prev:
+            failure = (seq, "link broken: prev_hash does not match the previous record's hash")
+        elif chain_hash(prev, build(row)) != row[i_hash]:
+            failure = (seq, "content changed: the record does not match its hash")
+        elif (body := row[i_body]) is None:
+            if seq not in erased:
+                failure = (seq, "payload missing without an erasure record")
+        elif payload_digest(bytes.fromhex(row[i_salt]), body.encode()) != row[i_digest]:
+            failure = (seq, "payload changed: attributes/raw do not match payload_digest")
+        if failure is not None:
+            break
+        prev = row[i_hash]
         expected += 1
-        report.checked += 1
+    # Counted once, not per row: a pydantic attribute write costs as much as a hash.
+    report.checked = expected - report.from_seq
+    if failure is not None:
+        return fail(*failure)
     if expected <= last:
         return fail(expected, f"gap: records {expected}..{last} are missing")
     if to_head and report.head_seq >= report.from_seq and prev != report.head_hash:

@@ -16,10 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.auditlog.models import LogRecord
 from service.evidence.checkpoints import latest, to_checkpoint
 from service.evidence.errors import EvidenceError
 from service.evidence.incremental import IncrementalTree
@@ -29,9 +27,7 @@ from service.evidence.signing import (
     verify_checkpoint,
     verify_consistency_with_checkpoint,
 )
-from service.evidence.store import SqlNodeStore, leaf_of, tree_size
-
-BATCH = 5000
+from service.evidence.store import SqlNodeStore, leaf_of, records_after, tree_size
 
 
 @dataclass
@@ -46,22 +42,12 @@ def _records_root(session: Session, old: Checkpoint, size: int) -> tuple[bytes |
     """(root at ``old.tree_size``, root at ``size``) recomputed from the records."""
     tree = IncrementalTree()
     old_root = old.root_hash_bytes if old.tree_size == 0 else None
-    stmt = (
-        select(*LogRecord.__table__.columns)
-        .where(LogRecord.seq <= size)
-        .order_by(LogRecord.seq)
-        .execution_options(yield_per=BATCH)
-    )
-    result = session.execute(stmt)
-    try:
-        for row in result:
-            if row.seq != tree.size + 1:
-                break  # a gap: the roots below will not match, which is the finding
-            tree.append([leaf_of(row)[0]])
-            if tree.size == old.tree_size:
-                old_root = tree.root()
-    finally:
-        result.close()
+    for record in records_after(session, 0):
+        if record["seq"] > size or record["seq"] != tree.size + 1:
+            break  # past the tree, or a gap: the roots below will not match, the finding
+        tree.append([leaf_of(record)[0]])
+        if tree.size == old.tree_size:
+            old_root = tree.root()
     return old_root, tree.root()
 
 

@@ -9,7 +9,8 @@ so concurrent appenders (worker and an on-demand checkpoint) queue, never fork.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import insert, select, text, tuple_, update
 from sqlalchemy.orm import Session
@@ -17,10 +18,10 @@ from sqlalchemy.orm import Session
 from service.auditlog.canonical import canonical_record
 from service.auditlog.chain import read_head
 from service.auditlog.models import LogRecord
-from service.auditlog.record import record_from_row
+from service.auditlog.record import record_builder
 from service.evidence.errors import MissingNodeError
 from service.evidence.incremental import IncrementalTree
-from service.evidence.merkle import HASH_SIZE, NodeKey
+from service.evidence.merkle import HASH_SIZE, Node, NodeKey
 from service.evidence.models import MerkleNode, MerkleState
 
 APPEND_BATCH = 5000
@@ -55,14 +56,29 @@ class SqlNodeStore:
         return found
 
 
-def leaf_of(row: object) -> tuple[bytes, str]:
-    """(Merkle leaf hash, recomputed chain hash) of a ``log_records`` row, from one
-    canonical encoding: leaf = SHA-256(0x00 || JCS(record))."""
-    record = record_from_row(row)
+def leaf_of(record: dict[str, Any]) -> tuple[bytes, str]:
+    """(Merkle leaf hash, recomputed chain hash) of a record, from one canonical
+    encoding: leaf = SHA-256(0x00 || JCS(record))."""
     data = canonical_record(record)
     leaf = hashlib.sha256(b"\x00" + data).digest()
     chained = hashlib.sha256(bytes.fromhex(record["prev_hash"]) + data).hexdigest()
     return leaf, chained
+
+
+def records_after(
+    session: Session, size: int, limit: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """Records with seq > ``size`` in seq order, as hashed (flat memory)."""
+    stmt = select(*LogRecord.__table__.columns).where(LogRecord.seq > size).order_by(LogRecord.seq)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    result = session.execute(stmt.execution_options(yield_per=APPEND_BATCH))
+    try:
+        build = record_builder(list(result.keys()))
+        for row in result:
+            yield build(row)
+    finally:
+        result.close()
 
 
 def read_tree(session: Session, *, lock: bool = False) -> IncrementalTree:
@@ -92,29 +108,38 @@ def append_from_log(*, session: Session, tree: IncrementalTree, limit: int = APP
     Stops at the first missing seq: appends commit in seq order, but a gap (a deleted
     record) must stall the tree rather than shift every later leaf index.
     """
-    rows = session.execute(
-        select(*LogRecord.__table__.columns)
-        .where(LogRecord.seq > tree.size)
-        .order_by(LogRecord.seq)
-        .limit(limit)
-    ).all()
     leaves: list[bytes] = []
-    for expected, row in enumerate(rows, start=tree.size + 1):
-        if row.seq != expected:
+    for expected, record in enumerate(
+        records_after(session, tree.size, limit), start=tree.size + 1
+    ):
+        if record["seq"] != expected:
             break
-        leaves.append(leaf_of(row)[0])
+        leaves.append(leaf_of(record)[0])
     if not leaves:
         return 0
-    nodes = tree.append(leaves)
-    session.execute(
-        insert(MerkleNode), [{"level": n.level, "idx": n.index, "hash": n.hash} for n in nodes]
-    )
+    _insert_nodes(session, tree.append(leaves))
     session.execute(
         update(MerkleState)
         .where(MerkleState.id == 1)
         .values(size=tree.size, frontier=b"".join(tree.frontier))
     )
     return len(leaves)
+
+
+def _insert_nodes(session: Session, nodes: Sequence[Node]) -> None:
+    """Two rows per leaf: on PostgreSQL COPY them (in this transaction), ~3x executemany."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        rows = [{"level": n.level, "idx": n.index, "hash": n.hash} for n in nodes]
+        session.execute(insert(MerkleNode), rows)
+        return
+    dbapi: Any = connection.connection.dbapi_connection
+    with (
+        dbapi.cursor() as cursor,
+        cursor.copy("COPY merkle_nodes (level, idx, hash) FROM STDIN") as copy,
+    ):
+        for node in nodes:
+            copy.write_row((node.level, node.index, node.hash))
 
 
 def catch_up(*, session: Session, to_seq: int | None = None) -> IncrementalTree:

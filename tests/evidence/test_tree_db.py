@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from service.auditlog.models import LogRecord
+from service.auditlog.record import record_from_row
 from service.config import Settings
 from service.db import session_scope
 from service.evidence.merkle import (
@@ -28,7 +29,7 @@ from tests.evidence.dbhelpers import fill
 def _leaves(sessions: Any) -> list[bytes]:
     with session_scope(sessions) as session:
         rows = session.execute(select(*LogRecord.__table__.columns).order_by(LogRecord.seq))
-        return [leaf_of(row)[0] for row in rows]
+        return [leaf_of(record_from_row(row))[0] for row in rows]
 
 
 def test_proofs_equal_the_reference_for_every_size(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+import orjson
+
 from service.adapters import AdapterError, detect_format, flatten, normalize
 from service.adapters.registry import NormalizeError
 from service.auditlog.parse import (
@@ -84,6 +86,18 @@ def _may_be_vendor(parsed: Parsed) -> bool:
     return any(e.field.split(".", 1)[0] in _CUSTODY_MARKERS for e in parsed.errors)
 
 
+def _looks_like_ndjson(body: bytes) -> bool:
+    """Several lines, the first a complete JSON object (a broken pretty-printed document
+    keeps its "Malformed JSON" answer instead of one error per line)."""
+    lines = body.strip().split(b"\n", 1)
+    if len(lines) < 2:
+        return False
+    try:
+        return isinstance(orjson.loads(lines[0]), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
 def parse_body(
     body: bytes, content_type: str | None, *, format: str | None, max_events: int
 ) -> Parsed:
@@ -96,7 +110,7 @@ def parse_body(
         parsed = parse_events(body, content_type, max_events=max_events)
     except InvalidInput:
         # Fluent Bit before 3.0 labels `format json_lines` as application/json.
-        if media_type(content_type) not in JSON_TYPES or body.strip().count(b"\n") == 0:
+        if media_type(content_type) not in JSON_TYPES or not _looks_like_ndjson(body):
             raise
         content_type = NDJSON
         parsed = parse_events(body, content_type, max_events=max_events)

@@ -67,8 +67,13 @@ def ship_command(
     ] = None,
     compress: Annotated[bool, typer.Option("--gzip", help="gzip request bodies")] = False,
     max_attempts: Annotated[
-        int, typer.Option("--max-attempts", min=1, help="tries per batch before giving up")
-    ] = 10,
+        int | None,
+        typer.Option(
+            "--max-attempts",
+            min=1,
+            help="tries per batch before giving up [default: 10; unlimited with --follow]",
+        ),
+    ] = None,
     url: Annotated[str | None, typer.Option(envvar="CUSTODY_URL", help="server URL")] = None,
     token: Annotated[str | None, typer.Option(envvar="CUSTODY_TOKEN", help="API token")] = None,
 ) -> None:
@@ -78,6 +83,12 @@ def ship_command(
     if follow and (len(files) != 1 or files[0] == STDIN or files[0].endswith(".gz")):
         err.print("[red]--follow takes exactly one plain file[/red]")
         raise typer.Exit(2)
+    missing = [f for f in files if f != STDIN and not follow and not Path(f).is_file()]
+    if missing:
+        err.print(f"[red]no such file:[/red] {', '.join(missing)}", highlight=False)
+        raise typer.Exit(2)
+    # A follower is a daemon: by default it outlasts a server outage instead of exiting.
+    attempts = max_attempts if max_attempts is not None else (None if follow else 10)
     if follow and state_file is None:
         state_file = default_state_file(files[0])
     if state_file is not None:
@@ -90,9 +101,7 @@ def ship_command(
         state_file=state_file,
     )
     try:
-        client = Client(
-            url, token, retry=RetryPolicy(max_attempts=max_attempts), compress=compress
-        )
+        client = Client(url, token, retry=RetryPolicy(max_attempts=attempts), compress=compress)
     except ClientConfigError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

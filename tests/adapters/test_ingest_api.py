@@ -211,3 +211,16 @@ def test_too_many_records_inside_a_container_is_413(client: TestClient, app: Any
     records = load_file(FIXTURES / "stratus/aws.impact.bedrock-invoke-model.json")
     r = client.post("/v1/events", json={"Records": records})
     assert r.status_code == 413
+
+
+def test_ndjson_labelled_json_is_read_but_a_broken_document_stays_malformed(
+    client: TestClient,
+) -> None:
+    lines = orjson.dumps(event(id="l1")) + b"\n" + orjson.dumps(event(id="l2")) + b"\n"
+    r = client.post("/v1/events", content=lines, headers=JSON)  # Fluent Bit < 3.0
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 2
+    broken = b'{\n  "time": "2026-11-30T12:00:00Z",\n  "action": \n}\n'
+    r = client.post("/v1/events", content=broken, headers=JSON)
+    assert r.status_code == 422
+    assert "Malformed JSON" in r.json()["detail"]

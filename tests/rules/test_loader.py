@@ -71,7 +71,8 @@ def load_dir(tmp_path: Path, files: dict[str, str]) -> tuple[list, list[RuleLoad
             "who",
         ),
         (
-            "title: no id\nlevel: low\nlogsource: {product: x}\ndetection: {s: {action: a}, condition: s}\n",
+            "title: no id\nlevel: low\nlogsource: {product: x}\n"
+            "detection: {s: {action: a}, condition: s}\n",
             "id",
             "UUID",
         ),

@@ -155,7 +155,8 @@ def test_events_in_rule_fires_runbook_worked_resolved_report(
     ingest(client, 3)  # noise
     r = client.post("/v1/events", json=[event(
         action="logging.disable", source="inference-gateway",
-        actor={"type": "user", "id": "ops@example.com"}, resource={"type": "logging", "id": "gateway-audit"},
+        actor={"type": "user", "id": "ops@example.com"},
+        resource={"type": "logging", "id": "gateway-audit"},
     )])  # fmt: skip
     assert r.status_code == 200
     evidence_seq = r.json()["first_seq"]
@@ -181,7 +182,8 @@ def test_events_in_rule_fires_runbook_worked_resolved_report(
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/markdown")
     text = report.text
     timeline = client.get(f"/v1/incidents/{inc['id']}/timeline").json()["items"]
-    rows = [line for line in text.split("## Timeline")[1].split("## Evidence")[0].splitlines() if line.startswith("| ") and line[2].isdigit()]  # fmt: skip
+    timeline = text.split("## Timeline")[1].split("## Evidence")[0]
+    rows = [line for line in timeline.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(rows) == len(timeline)
     for entry in timeline:
         assert f"| {entry['log_seq']} |" in text

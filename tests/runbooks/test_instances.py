@@ -182,8 +182,8 @@ def test_events_in_rule_fires_runbook_worked_resolved_report(
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/markdown")
     text = report.text
     timeline = client.get(f"/v1/incidents/{inc['id']}/timeline").json()["items"]
-    timeline = text.split("## Timeline")[1].split("## Evidence")[0]
-    rows = [line for line in timeline.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    section = text.split("## Timeline")[1].split("## Evidence")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(rows) == len(timeline)
     for entry in timeline:
         assert f"| {entry['log_seq']} |" in text

@@ -44,16 +44,27 @@ class _Known:
         self.leaves = leaves
         self.order = sorted(leaves)
 
-    def any_in(self, start: int, end: int) -> bool:
-        i = bisect_left(self.order, start)
-        return i < len(self.order) and self.order[i] < end
+    def count_in(self, start: int, end: int) -> int:
+        return bisect_left(self.order, end) - bisect_left(self.order, start)
+
+
+def _mth(hashes: list[bytes]) -> bytes:
+    """MTH of consecutive leaves, bottom-up: pair neighbours and carry an odd last node up
+    unchanged, which is exactly the RFC 9162 left-balanced split, without recursion."""
+    while len(hashes) > 1:
+        paired = [node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes) - 1, 2)]
+        if len(hashes) % 2:
+            paired.append(hashes[-1])
+        hashes = paired
+    return hashes[0]
 
 
 def _needed(known: _Known, start: int, end: int, out: list[NodeKey]) -> None:
-    if not known.any_in(start, end):
+    count = known.count_in(start, end)
+    if count == 0:
         out.extend(perfect_cover(start, end))
         return
-    if end - start == 1:
+    if count == end - start:  # every leaf known: nothing to fetch below here
         return
     k = _split(end - start)
     _needed(known, start, start + k, out)
@@ -61,10 +72,11 @@ def _needed(known: _Known, start: int, end: int, out: list[NodeKey]) -> None:
 
 
 def _root(known: _Known, start: int, end: int, fetched: Mapping[NodeKey, bytes]) -> bytes:
-    if not known.any_in(start, end):
+    count = known.count_in(start, end)
+    if count == 0:
         return _fold([fetched[key] for key in perfect_cover(start, end)])
-    if end - start == 1:
-        return known.leaves[start]
+    if count == end - start:  # a contiguous batch: hash it bottom-up in one pass
+        return _mth([known.leaves[i] for i in range(start, end)])
     k = _split(end - start)
     return node_hash(_root(known, start, start + k, fetched), _root(known, start + k, end, fetched))
 

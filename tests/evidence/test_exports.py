@@ -122,3 +122,10 @@ def test_export_cli_writes_the_bundle(
     key.write_bytes(client.get("/v1/log/public-key").content)
     result = _verify(out, key)
     assert result.exit_code == 0 and "OK 3 records" in result.output
+
+
+def test_bad_export_scope_is_422(client: TestClient) -> None:
+    for body in ({"from_seq": 0}, {"actors": "x"}, {"from_seq": 5, "to_seq": 2}):
+        response = client.post("/v1/exports", json=body)
+        assert response.status_code == 422, body
+        assert response.headers["content-type"].startswith("application/problem+json")

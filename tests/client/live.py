@@ -26,8 +26,23 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.tmp = tmp
         self.process: subprocess.Popen[bytes] | None = None
+        self.started = False
 
     def start(self) -> None:
+        """Start on this server's port. The first start may move to another port when
+        the chosen one was taken meanwhile (other test runs share the machine)."""
+        for _ in range(3):
+            log = self._launch()
+            if self._wait_up(log):
+                self.started = True
+                return
+            if self.started or "address already in use" not in log.read_text():
+                raise AssertionError(f"the server exited during start-up:\n{log.read_text()}")
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+        raise AssertionError("no free port for the server")
+
+    def _launch(self) -> Path:
         env = {
             **os.environ,
             "CUSTODY_DATABASE_URL": self.db_url,
@@ -37,21 +52,28 @@ class Server:
             "CUSTODY_SIGNING_KEY_PATH": str(self.tmp / "signing-key.pem"),
             "CUSTODY_INGEST_RATE_LIMIT_PER_MINUTE": "100000000",
         }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        log = self.tmp / "server.log"
+        with log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)],
+                env=env,
+                cwd=REPO,
+                stdout=sink,
+                stderr=sink,
+            )
+        return log
+
+    def _wait_up(self, log: Path) -> bool:
+        assert self.process is not None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            assert self.process.poll() is None, "the server exited during start-up"
+                    return True
+            if self.process.poll() is not None:
+                return False
             time.sleep(0.1)
-        raise AssertionError("the server did not come up")
+        raise AssertionError(f"the server did not come up:\n{log.read_text()}")
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, in-flight requests die unanswered."""

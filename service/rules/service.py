@@ -178,4 +178,3 @@ def would_open(firing: Firing) -> WouldOpen:
         first_seen=firing.first_seen.astimezone(UTC),
         last_seen=firing.last_seen.astimezone(UTC),
     )
-

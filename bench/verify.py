@@ -153,7 +153,7 @@ def verify(factory: Any, n: int) -> float:
 
 def timed(label: str, n: int, seconds: float, ceiling: float | None = None) -> None:
     ratio = f"  ratio to bare read {ceiling / seconds:.2f}" if ceiling else ""
-    print(f"{label:<30}{rate(n, seconds)}  ({seconds:.2f} s){ratio}", flush=True)
+    print(f"{label:<32}{rate(n, seconds)}  ({seconds:.2f} s){ratio}", flush=True)
 
 
 def main() -> None:
@@ -202,7 +202,7 @@ def main() -> None:
             latencies.sort()
             p99 = latencies[int(len(latencies) * 0.99) - 1]
             print(
-                f"{label + ' at ' + format(n, ','):<30}median {statistics.median(latencies):.2f} ms"
+                f"{label + ' at ' + format(n, ','):<32}median {statistics.median(latencies):.2f} ms"
                 f"  p99 {p99:.2f} ms  ({args.proofs} random)",
                 flush=True,
             )

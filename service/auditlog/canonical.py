@@ -53,7 +53,7 @@ def _normalize(value: Any, path: str, depth: int) -> tuple[Any, bool]:
         slow = False
         out: dict[str, Any] = {}
         for key, item in value.items():
-            if any(ord(ch) > 0xFFFF for ch in key):
+            if not key.isascii() and any(ord(ch) > 0xFFFF for ch in key):
                 slow = True
             out[key], item_slow = _normalize(item, f"{path}.{key}", depth + 1)
             slow = slow or item_slow

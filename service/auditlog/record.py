@@ -20,7 +20,8 @@ RECORD_VERSION = 1
 
 def format_time(value: datetime) -> str:
     """Fixed-width UTC text, so that text order is time order on every database."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times faster than strftime and always pads the year.
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_time(value: str) -> datetime:

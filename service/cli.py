@@ -32,8 +32,8 @@ app.add_typer(runbooks_cli.app, name="runbooks")
 evidence_cli.register(app)  # replay, export, verify-bundle
 app.command("ship")(ship_cli.ship_command)
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)  # hashes must stay on one line, whatever the width
+err = Console(stderr=True, soft_wrap=True)
 
 
 @db_app.command("upgrade")

@@ -85,7 +85,8 @@ class Incident(Base):
     # Evidence anchored at open: the log head seq when the incident opened, and (filled
     # by the evidence domain) a signed checkpoint covering it.
     anchor_seq: Mapped[int] = mapped_column(BigInteger)
-    anchor_checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # none_as_null: the evidence domain finds unanchored incidents with IS NULL.
+    anchor_checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     __table_args__ = (
         # The triage list: filter by status and severity, newest first.

@@ -23,6 +23,7 @@ from service.metrics import Metrics
 from service.middleware import RequestContext
 from service.rules.api import router as rules_router
 from service.runbooks.api import router as runbooks_router
+from service.search.api import router as search_router
 from service.worker import InProcessWorker, build_tasks
 
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         incidents_router,
         runbooks_router,
         rules_router,
+        search_router,
     ):
         app.include_router(router)
     return app

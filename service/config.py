@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     checkpoint_every_events: int = Field(default=10_000, ge=1)
     checkpoint_every_seconds: float = Field(default=300.0, gt=0)
 
+    # Search: `sql` reads the log tables (never lags); `opensearch` is fed by the indexer
+    # in `custody worker` (or in-process with `custody serve` when background work runs).
+    search_backend: Literal["sql", "opensearch"] = "sql"
+    opensearch_url: str = "http://127.0.0.1:9200"
+    opensearch_index: str = Field(default="custody-events", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    search_index_batch: int = Field(default=2000, ge=1, le=10_000)
+
     @property
     def background_in_process(self) -> bool:
         return self.is_sqlite if self.run_background is None else self.run_background

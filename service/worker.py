@@ -35,6 +35,7 @@ BUILDERS: list[TaskBuilder] = []
 def build_tasks(settings: Settings) -> list[BackgroundTask]:
     from service.evidence import task as _checkpointer  # noqa: F401  (registers its builder)
     from service.rules import runner as _rules_runner  # noqa: F401  (registers its builder)
+    from service.search import indexer as _indexer  # noqa: F401  (registers its builder)
     tasks = [builder(settings) for builder in BUILDERS]
     return [t for t in tasks if t is not None]
 

@@ -61,6 +61,8 @@ class Osmem:
     def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+            if self.server.process.stdout is not None:
+                self.server.process.stdout.close()  # OsmemServer.close leaves it open
             self.server = None
 
 

@@ -16,6 +16,7 @@ from service.auditlog.chain import read_head
 from service.auditlog.formats import InputFormat, parse_body
 from service.auditlog.prepare import Limits
 from service.auditlog.schemas import (
+    MAX_SEQ,
     EventFilters,
     EventOut,
     EventPage,
@@ -35,7 +36,6 @@ from service.deps import get_session, get_settings
 from service.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["log"])
-MAX_SEQ = 2**63 - 1  # BIGINT
 NDJSON = "application/x-ndjson"
 
 

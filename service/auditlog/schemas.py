@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+MAX_SEQ = 2**63 - 1  # seqs are BIGINT; larger numbers in a request are a 422, not a crash
 ACTION_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 SOURCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$"
 

@@ -15,6 +15,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
+from service.auditlog.schemas import MAX_SEQ
 from service.auth.audit import audit_read
 from service.auth.deps import require
 from service.auth.schemas import Principal
@@ -43,8 +44,8 @@ def replay_scope(
     incident: Annotated[str | None, Query(description="INC-N")] = None,
     since: Annotated[datetime | None, Query(description="event time >= since")] = None,
     until: Annotated[datetime | None, Query(description="event time < until")] = None,
-    from_seq: Annotated[int | None, Query(ge=1)] = None,
-    to_seq: Annotated[int | None, Query(ge=1)] = None,
+    from_seq: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
+    to_seq: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
 ) -> Scope:
     try:
         return Scope(

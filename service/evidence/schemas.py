@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.auditlog.schemas import EventFilters
+from service.auditlog.schemas import MAX_SEQ, EventFilters
 
 
 class CheckpointOut(BaseModel):
@@ -61,8 +61,8 @@ class Scope(BaseModel):
     incident: Annotated[str | None, Field(description="INC-N: its evidence and actors")] = None
     since: datetime | None = None
     until: datetime | None = None
-    from_seq: Annotated[int | None, Field(ge=1)] = None
-    to_seq: Annotated[int | None, Field(ge=1)] = None
+    from_seq: Annotated[int | None, Field(ge=1, le=MAX_SEQ)] = None
+    to_seq: Annotated[int | None, Field(ge=1, le=MAX_SEQ)] = None
 
     @model_validator(mode="after")
     def _ranges(self) -> Scope:

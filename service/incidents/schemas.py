@@ -8,12 +8,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.auditlog.schemas import MAX_SEQ
 from service.runbooks.schemas import Severity
 
 __all__ = ["Severity", "Status"]
 
 Tag = Annotated[str, Field(min_length=1, max_length=128)]
-Seq = Annotated[int, Field(ge=1)]
+Seq = Annotated[int, Field(ge=1, le=MAX_SEQ)]
 
 
 class Status(enum.StrEnum):

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from service.auditlog.api import MAX_SEQ, event_filters
-from service.auditlog.schemas import EventFilters
+from service.auditlog.api import event_filters
+from service.auditlog.schemas import MAX_SEQ, EventFilters
 from service.auth.audit import audit_read
 from service.auth.deps import require
 from service.auth.schemas import Principal, Scope

@@ -9,10 +9,12 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from service.auditlog import queries
 from service.auditlog.chain import read_head
+from service.auditlog.erase import erase_payload
 from service.auditlog.formats import InputFormat, parse_body
 from service.auditlog.prepare import Limits
 from service.auditlog.schemas import (
@@ -145,6 +147,29 @@ def get_event(
     audit_read(session=session, request=request, principal=principal)
     session.commit()
     return EventOut(**queries.get_event(session=session, seq=seq))
+
+
+class EraseRequest(BaseModel):
+    reason: Annotated[str, Field(min_length=3, max_length=2000)]
+
+
+class Erased(BaseModel):
+    seq: int
+    erase_seq: int
+
+
+@router.post("/events/{seq}/erase", response_model=Erased)
+def post_erase(
+    seq: Annotated[int, Path(ge=1, le=MAX_SEQ)],
+    body: EraseRequest,
+    principal: Principal = Depends(require(Scope.admin)),
+    session: Session = Depends(get_session),
+) -> Erased:
+    """Delete the event's attributes and raw record (e.g. personal data in a prompt);
+    the chain stays valid and the erasure itself is logged with its reason."""
+    erase_seq = erase_payload(session=session, seq=seq, reason=body.reason, actor=principal.actor())
+    session.commit()
+    return Erased(seq=seq, erase_seq=erase_seq)
 
 
 @router.get("/log/head", response_model=LogHead)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -51,6 +52,32 @@ def without_triggers(app: Any, backend: str, *statements: str) -> None:
                 conn.execute(text(f"DROP TRIGGER {name}"))
         for sql in statements:
             conn.execute(text(sql))
+
+
+def rechain_from(app: Any, seq: int, actor_id: str = "mallory") -> tuple[list[str], str]:
+    """A full rewrite from `seq` on: change its actor, then recompute every later hash so
+    the links hold. Returns the UPDATE statements and the new head hash."""
+    from service.auditlog.record import chain_hash, record_from_row
+
+    with app.state.engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM log_records ORDER BY seq")).mappings().all()
+    statements: list[str] = []
+    prev: str | None = None
+    for row in rows:
+        data = dict(row)
+        if data["seq"] == seq:
+            data["actor_id"] = actor_id
+        if data["seq"] >= seq:
+            data["prev_hash"] = prev or data["prev_hash"]
+            data["hash"] = chain_hash(data["prev_hash"], record_from_row(SimpleNamespace(**data)))
+            statements.append(
+                f"UPDATE log_records SET actor_id = '{data['actor_id']}', "
+                f"prev_hash = '{data['prev_hash']}', hash = '{data['hash']}' "
+                f"WHERE seq = {data['seq']}"
+            )
+        prev = data["hash"]
+    assert prev is not None
+    return statements, prev
 
 
 def replay_lines(client: TestClient, **params: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:

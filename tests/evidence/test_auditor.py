@@ -10,12 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from service.auditlog.record import chain_hash, record_from_row
 from service.cli import app as cli
 from service.config import Settings
 from service.db import session_scope
 from service.evidence.checkpoints import checkpoint_now, signing_key
-from tests.evidence.dbhelpers import checkpoint, fill, without_triggers
+from tests.evidence.dbhelpers import checkpoint, fill, rechain_from, without_triggers
 
 
 def _audit(settings: Settings, saved: Path, *extra: str) -> Any:
@@ -51,27 +50,7 @@ def test_a_rewritten_history_fails(
     fill(client, 15)
     saved = _save(client, tmp_path)
     fill(client, 5)
-    with app.state.engine.connect() as conn:
-        rows = conn.execute(text("SELECT * FROM log_records ORDER BY seq")).mappings().all()
-
-    class Row:
-        def __init__(self, data: dict[str, Any]) -> None:
-            self.__dict__.update(data)
-
-    statements, prev = [], None
-    for row in rows:
-        data = dict(row)
-        if data["seq"] == 3:
-            data["actor_id"] = "mallory"
-        if data["seq"] >= 3:
-            data["prev_hash"] = prev or data["prev_hash"]
-            data["hash"] = chain_hash(data["prev_hash"], record_from_row(Row(data)))
-            statements.append(
-                f"UPDATE log_records SET actor_id = '{data['actor_id']}', "
-                f"prev_hash = '{data['prev_hash']}', hash = '{data['hash']}' "
-                f"WHERE seq = {data['seq']}"
-            )
-        prev = data["hash"]
+    statements, prev = rechain_from(app, 3)
     statements += [
         f"UPDATE log_head SET hash = '{prev}'",
         "DELETE FROM merkle_nodes",

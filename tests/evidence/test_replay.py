@@ -6,12 +6,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 from typer.testing import CliRunner
 
-from service.auditlog.record import chain_hash, record_from_row
 from service.cli import app as cli
-from tests.evidence.dbhelpers import checkpoint, fill, replay_lines, without_triggers
+from tests.evidence.dbhelpers import (
+    checkpoint,
+    fill,
+    rechain_from,
+    replay_lines,
+    without_triggers,
+)
 
 
 def test_clean_replay_is_verified_and_anchored(client: TestClient) -> None:
@@ -70,27 +74,7 @@ def test_rewritten_suffix_is_caught_by_the_checkpoint(
     """Rewrite seq 6 and re-chain everything after it: links hold, the signed tree does not."""
     fill(client, 12)
     checkpoint(client)
-    with app.state.engine.connect() as conn:
-        rows = conn.execute(text("SELECT * FROM log_records ORDER BY seq")).mappings().all()
-
-    class Row:
-        def __init__(self, data: dict[str, Any]) -> None:
-            self.__dict__.update(data)
-
-    statements, prev = [], None
-    for row in rows:
-        data = dict(row)
-        if data["seq"] == 6:
-            data["actor_id"] = "mallory"
-        if data["seq"] >= 6:
-            data["prev_hash"] = prev or data["prev_hash"]
-            data["hash"] = chain_hash(data["prev_hash"], record_from_row(Row(data)))
-            statements.append(
-                f"UPDATE log_records SET actor_id = '{data['actor_id']}', "
-                f"prev_hash = '{data['prev_hash']}', hash = '{data['hash']}' "
-                f"WHERE seq = {data['seq']}"
-            )
-        prev = data["hash"]
+    statements, prev = rechain_from(app, 6)
     statements.append(f"UPDATE log_head SET hash = '{prev}'")
     without_triggers(app, backend, *statements)
     _, trailer = replay_lines(client)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.incidents import evidence as evidence_mod
-from service.incidents.custody import Actor, diff, now, record_change, snapshot
+from service.incidents.custody import Actor, diff, now, record_change, record_update, snapshot
 from service.incidents.errors import (
     IncidentNotFound,
     InvalidChange,
@@ -66,9 +66,7 @@ def update_incident(
     changes = diff(before, snapshot(incident))
     if not changes:
         return incident
-    incident.version += 1
-    incident.updated_at = now()
-    record_change(
+    record_update(
         session=session,
         incident=incident,
         actor=actor,
@@ -172,9 +170,7 @@ def add_evidence(
     if not added:
         return incident, added, already
     incident.event_count += len(added)
-    incident.version += 1
-    incident.updated_at = now()
-    record_change(
+    record_update(
         session=session,
         incident=incident,
         actor=actor,

@@ -129,3 +129,13 @@ def record_change(
     )
     session.add(entry)
     return entry
+
+
+def record_update(
+    *, session: Session, incident: Incident, at: datetime | None = None, **change: Any
+) -> TimelineEntry:
+    """A change that moves the incident's version (its ETag) and `updated_at`, recorded
+    like any other (`record_change` keywords)."""
+    incident.version += 1
+    incident.updated_at = at or now()
+    return record_change(session=session, incident=incident, **change)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from service.auditlog.chain import read_head
 from service.incidents import evidence as evidence_mod
-from service.incidents.custody import Actor, diff, now, record_change, snapshot
+from service.incidents.custody import Actor, diff, now, record_change, record_update, snapshot
 from service.incidents.errors import IncidentNotFound
 from service.incidents.models import Incident
 from service.incidents.schemas import Severity, Status
@@ -197,9 +197,7 @@ def open_or_update_from_rule(
     changes = diff(before, snapshot(incident))
     if not changes:
         return incident  # the same firing again (a replay after restart): nothing new
-    incident.version += 1
-    incident.updated_at = now()
-    record_change(
+    record_update(
         session=session,
         incident=incident,
         actor=actor,

@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 
 from service.errors import InvalidInput, NotFound
 from service.incidents import evidence as evidence_mod
-from service.incidents.custody import Actor, diff, iso, now, record_change, snapshot
+from service.incidents.custody import (
+    Actor,
+    diff,
+    iso,
+    now,
+    record_update,
+    snapshot,
+)
 from service.incidents.models import Incident
 from service.logging import get_logger
 from service.runbooks.errors import NoRunbookFound, StepUpdateRejected
@@ -155,9 +162,8 @@ def update_step(
         evidence=sorted(set(step.get("evidence", [])) | set(valid)),
     )
     instance.instance = body  # a new object, so the JSON column is written
-    incident.version += 1
-    incident.updated_at = at
-    record_change(
+    record_update(
+        at=at,
         session=session,
         incident=incident,
         actor=actor,
@@ -194,9 +200,7 @@ def swap(
         instance=render_for(session=session, incident=incident, template=template),
     )
     session.add(instance)
-    incident.version += 1
-    incident.updated_at = now()
-    record_change(
+    record_update(
         session=session,
         incident=incident,
         actor=actor,

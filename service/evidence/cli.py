@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -58,11 +59,12 @@ def replay(
             if response.status_code != 200:
                 response.read()
                 raise _fail(problem_message(response), 2)
-            with output.open("wb") if output else _stdout() as out:
+            with output.open("wb") if output else nullcontext(sys.stdout.buffer) as out:
                 for line in response.iter_lines():
                     data = line.encode()
                     out.write(data + b"\n")
                     last = data
+                out.flush()
     except ClientConfigError as exc:
         raise _fail(str(exc), 2) from None
     trailer = json.loads(last).get("trailer") if last.startswith(b'{"trailer"') else None
@@ -74,17 +76,6 @@ def replay(
         f"[green]OK[/green] {trailer['count']} records verified, {trailer['anchored']} "
         f"anchored to checkpoint {_describe(trailer['checkpoint'])}"
     )
-
-
-def _stdout() -> Any:
-    class _Out:
-        def __enter__(self) -> Any:
-            return sys.stdout.buffer
-
-        def __exit__(self, *_: object) -> None:
-            sys.stdout.flush()
-
-    return _Out()
 
 
 def _describe(checkpoint: dict[str, Any] | None) -> str:

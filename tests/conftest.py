@@ -31,7 +31,7 @@ PG_URL = os.environ.get(
     "CUSTODY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures" / "real"
+FIXTURES = REPO / "tests" / "fixtures" / "real"
 
 
 def _pg_conninfo(database: str) -> str:

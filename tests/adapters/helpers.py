@@ -10,10 +10,9 @@ from typing import Any
 
 import orjson
 
-# tests/adapters/helpers.py -> <repo>; the samples sit beside the repo in shared/ both
-# here (/work/main + /work/shared) and in CI (a clone with shared/ next to it).
+# Real public samples, copied into the repo with their provenance (fixtures/real/SOURCES.md).
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO.parent / "shared" / "fixtures" / "real"
+FIXTURES = REPO / "tests" / "fixtures" / "real"
 
 ACTION_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
 RFC3339_Z_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -26,7 +25,7 @@ TOP_KEYS = {
 
 def fixture(relative: str) -> Path:
     path = FIXTURES / relative
-    assert path.exists(), f"real sample missing: {path} (shared/ must sit beside the repo)"
+    assert path.exists(), f"real sample missing: {path} (see tests/fixtures/real/SOURCES.md)"
     return path
 
 

@@ -43,7 +43,7 @@ def _samples() -> list[Path]:
 
 
 def test_sample_inventory() -> None:
-    # A new sample dropped into shared/ shows up here rather than going untested.
+    # A new sample dropped into tests/fixtures/real/ shows up here rather than going untested.
     assert len(_samples()) == 14
 
 

@@ -13,7 +13,7 @@ from service.rules.testing import CaseResult, run_rule_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
-STRATUS = Path("/work/shared/fixtures/real/stratus/aws.impact.bedrock-invoke-model.json")
+STRATUS = ROOT / "tests/fixtures/real/stratus/aws.impact.bedrock-invoke-model.json"
 RUNBOOKS = {
     "unauthorized-model-access",
     "model-exfiltration",
@@ -87,7 +87,6 @@ def normalize(record: dict[str, Any], seq: int) -> dict[str, Any]:
     }
 
 
-@pytest.mark.skipif(not STRATUS.exists(), reason="shared fixtures not present")
 def test_real_stratus_llmjacking_detonation_fires_both_bedrock_rules():
     rules, _ = load_rules(directory=RULES)
     records = json.loads(STRATUS.read_text())

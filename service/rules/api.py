@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from service.auth.audit import audit_read
 from service.auth.deps import require
-from service.auth.schemas import Principal, Scope
+from service.auth.errors import Forbidden
+from service.auth.schemas import GRANTS, Principal, Scope
 from service.config import Settings
 from service.deps import get_session, get_settings
 from service.rules import service
@@ -67,6 +68,10 @@ def post_backtest(
     registry: RuleRegistry = Depends(get_registry),
     settings: Settings = Depends(get_settings),
 ) -> BacktestOut:
+    if body.rules is not None and Scope.admin not in GRANTS[principal.scope]:
+        # Candidate rules are code the server runs over the whole trail: reading the
+        # deployed pack's results is a read, running new detection logic is not.
+        raise Forbidden("Backtesting candidate rules needs the admin scope")
     out = service.backtest(
         session=session,
         rule_set=registry.current(),

@@ -8,6 +8,11 @@ into a NOT. We only walk that tree; no YAML or condition parsing happens here.
 Matching follows Sigma: strings compare case-insensitively (unless `cased`), `re` is a
 case-sensitive unanchored search (unless `|i`), a list-valued event field matches when any
 element matches, and a missing field matches only `null` (or `exists: false`).
+
+Every regular expression runs on RE2, whose matching time is linear in the input: rule
+authors and event senders are different people, and a backtracking engine lets a rule such
+as `^(a+)+$` spend seconds per event on a value an attacker chose. Patterns RE2 cannot run
+(backreferences, lookaround) are refused at load with the reason.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+import re2
 from sigma.conditions import (
     ConditionAND,
     ConditionFieldEqualsValueExpression,
@@ -50,6 +56,23 @@ Test = Callable[[Any], bool]
 
 class UnsupportedDetection(ValueError):
     """The detection uses something the engine cannot evaluate (the message says what)."""
+
+
+_RE2_OPTIONS = re2.Options()
+# Invalid patterns are reported through UnsupportedDetection, not printed by the C++ library.
+_RE2_OPTIONS.log_errors = False
+
+
+def linear_regex(pattern: str, flags: str = "") -> Any:
+    """Compile `pattern` for RE2 with inline `flags` (`i`, `m`, `s`); refuse what RE2 cannot run."""
+    try:
+        return re2.compile(f"(?{flags}){pattern}" if flags else pattern, options=_RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise UnsupportedDetection(
+            f"regular expression {pattern!r} is not supported by the linear-time engine "
+            f"(RE2: {reason}); backreferences and lookaround are not available"
+        ) from exc
 
 
 def compile_detection(rule: SigmaRule) -> tuple[Predicate, frozenset[str] | None, Predicate]:
@@ -271,10 +294,10 @@ def _value_test(value: Any) -> Test:
     if isinstance(value, SigmaCompareExpression):
         return _compare_test(value)
     if isinstance(value, SigmaRegularExpression):
-        flags = 0
-        for re_flag in value.flags:
-            flags |= SigmaRegularExpression.sigma_to_python_flags[re_flag]
-        search = re.compile(str(value.regexp), flags).search
+        flags = "".join(
+            sorted(SigmaRegularExpression.sigma_to_re_flag[f] for f in value.flags)
+        )
+        search = linear_regex(str(value.regexp), flags).search
         return lambda v: (t := _text(v)) is not None and search(t) is not None
     if isinstance(value, SigmaCIDRExpression):
         network = value.network
@@ -330,7 +353,7 @@ def _string_test(value: SigmaString) -> Test:
         ".*" if p is multi else "." if p is SpecialChars.WILDCARD_SINGLE else re.escape(str(p))
         for p in parts
     )
-    match = re.compile(pattern, re.DOTALL | (0 if cased else re.IGNORECASE)).fullmatch
+    match = linear_regex(pattern, "s" if cased else "is").fullmatch
     return lambda v: (t := _text(v)) is not None and match(t) is not None
 
 

@@ -16,7 +16,8 @@ from service.incidents.models import Incident
 from service.rules.models import RuleStats
 from service.rules.ruleset import RuleRegistry
 from tests.rules import live
-from tests.rules.packs import PACK, SCENARIOS
+from tests.rules.conftest import rule_yaml
+from tests.rules.packs import PACK, SCENARIOS, ev
 
 BURST_ID = "00000000-0000-4000-8000-000000000011"
 
@@ -137,3 +138,20 @@ def test_backtest_range_and_candidate_errors(client: TestClient, pack: Path) -> 
     assert len(mixed["incidents"]) == 1
     reversed_range = client.post("/v1/rules/backtest", json={"from_seq": 5, "to_seq": 2})
     assert reversed_range.status_code == 422
+
+
+def test_candidate_rules_need_admin_and_cannot_freeze_the_server(
+    client: TestClient, make_token: Callable[..., str], pack: Path
+) -> None:
+    # A read token may backtest the deployed pack, but candidate rules are new code
+    # running over the whole trail: admin only.
+    live.ingest(client, [ev(i, "model.invoke", "a" * 40 + "!") for i in range(3)])
+    hostile = rule_yaml("sel: {actor.id|re: '^(a+)+$'}\ncondition: sel", name="redos")
+    reader = {"Authorization": f"Bearer {make_token(Scope.read)}"}
+    refused = client.post("/v1/rules/backtest", json={"rules": [hostile]}, headers=reader)
+    assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+    assert client.post("/v1/rules/backtest", json={}, headers=reader).status_code == 200
+    # As admin the catastrophic pattern runs on RE2: answered at once, no match.
+    answered = client.post("/v1/rules/backtest", json={"rules": [hostile]})
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["incidents"] == [] and answered.json()["events"] >= 3

@@ -212,3 +212,19 @@ def test_rules_are_indexed_by_action(load_text: LoadText):
     engine = Engine(rules)
     fired = {f.title for f in engine.process(event(1, 0, "MODEL.READ", actor="a"))}
     assert fired == {"pinned", "any", "or"}
+
+
+def test_catastrophic_regex_runs_in_linear_time(load_text: LoadText):
+    # `^(a+)+$` backtracks exponentially in Python's re: at 26 characters ~2 s per event,
+    # doubling per character. On RE2 a 100k-character hostile value is still instant; the
+    # test would not finish (rather than fail a timing bound) on a backtracking engine.
+    detection = "sel: {actor.id|re: '^(a+)+$'}\ncondition: sel"
+    assert not matches(load_text, detection, with_(actor={"id": "a" * 100_000 + "!"}))
+    assert matches(load_text, detection, with_(actor={"id": "aaa"}))
+
+
+def test_wildcards_match_literal_regex_characters(load_text: LoadText):
+    ev = with_(attributes={"path": "s3://bucket/(weights)+[v2].bin\nnext"})
+    sel = "sel: {{attributes.path: 's3://*{}*'}}\ncondition: sel"
+    assert matches(load_text, sel.format("(weights)+[v2]"), ev)
+    assert not matches(load_text, sel.format("(weights)[v2]"), ev)

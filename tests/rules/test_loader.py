@@ -37,6 +37,9 @@ def load_dir(tmp_path: Path, files: dict[str, str]) -> tuple[list, list[RuleLoad
         (rule_yaml("sel: [a, b]\ncondition: sel"), "detection", "keyword"),
         (rule_yaml("sel: {actor.ip|cidr: 10.0.0.0/33}\ncondition: sel"), "detection", "CIDR"),
         (rule_yaml("sel: {actor.id|re: '('}\ncondition: sel"), "detection", "invalid"),
+        # Backreferences and lookaround have no linear-time engine: refused at load (RE2).
+        (rule_yaml("sel: {actor.id|re: '(a)\\1'}\ncondition: sel"), "detection", "invalid"),
+        (rule_yaml("sel: {actor.id|re: 'a(?=b)'}\ncondition: sel"), "detection", "invalid"),
         (rule_yaml("sel: {action: x}\ncondition: sel", level="severe"), "level", "severe"),
         (rule_yaml("sel: {action: x}\ncondition: sel", extra="levle: high\n"), "levle", "unknown"),
         (

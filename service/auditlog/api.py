@@ -9,7 +9,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from service.auditlog import queries
@@ -150,6 +150,8 @@ def get_event(
 
 
 class EraseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     reason: Annotated[str, Field(min_length=3, max_length=2000)]
 
 

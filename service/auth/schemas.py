@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Scope(enum.StrEnum):
@@ -40,6 +40,8 @@ class TokenCreated(TokenOut):
 
 
 class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(default="", max_length=200)
     scope: Scope
     source: str | None = Field(default=None, max_length=128)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -33,8 +34,26 @@ def timeline_out(entry: TimelineEntry) -> TimelineOut:
     )
 
 
+# C0/C1 controls (ANSI escapes start with ESC) and the bidi overrides of "Trojan Source":
+# a report is read in terminals and renderers that would act on them.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# The punctuation that opens links, images, emphasis, code spans and table cells anywhere
+# in a line; HTML specials become entities so no renderer sees a tag or an autolink.
+_INLINE = re.compile(r"([\\`*_\[\]()|~!])")
+# Markers that only count at the start of a line: headings, lists, quotes, setext rules.
+_LINE_START = re.compile(r"^(\s*\d*)([#>+=.)-])")
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def text(value: Any) -> str:
+    """User-supplied text made inert for Markdown and HTML, on one line."""
+    cleaned = _CONTROL.sub("", str(value)).replace("\r", " ").replace("\n", " ")
+    escaped = _LINE_START.sub(r"\1\\\2", _INLINE.sub(r"\\\1", cleaned))
+    return "".join(_HTML.get(ch, ch) for ch in escaped)
+
+
 def cell(value: Any) -> str:
-    """A Markdown table cell: pipes and newlines cannot break the table."""
+    """A Markdown table cell: user text escaped, so pipes and newlines cannot break the table."""
     if value is None or value == "" or value == []:
         return "-"
     if isinstance(value, datetime):
@@ -43,7 +62,7 @@ def cell(value: Any) -> str:
         value = ", ".join(map(str, value))
     if isinstance(value, dict):
         value = ", ".join(f"{k}={v}" for k, v in value.items())
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return text(value)
 
 
 def duration(start: datetime, end: datetime | None) -> str:
@@ -55,27 +74,31 @@ def duration(start: datetime, end: datetime | None) -> str:
 
 
 def describe(entry: TimelineEntry) -> str:
-    parts = [f"{k}: {cell(v['from'])} -> {cell(v['to'])}" for k, v in entry.changes.items()]
+    """One table cell; every value that came from a user or an event is escaped."""
+    parts = [f"{cell(k)}: {cell(v['from'])} -> {cell(v['to'])}" for k, v in entry.changes.items()]
     details = entry.details
     if entry.kind == "open":
         runbook = details.get("runbook") or {}
         parts.insert(0, f"opened with {len(details.get('seqs', []))} evidence events")
         if runbook:
-            parts.append(f"runbook {runbook['runbook_id']}")
+            parts.append(f"runbook {cell(runbook['runbook_id'])}")
     elif entry.kind == "evidence":
         parts.insert(0, f"evidence added: seq {cell(details.get('seqs'))}")
     elif entry.kind == "runbook.step":
-        parts.insert(0, f"step {details['step_id']}: {details['from']} -> {details['to']}")
+        parts.insert(
+            0, f"step {cell(details['step_id'])}: {cell(details['from'])} -> {cell(details['to'])}"
+        )
     elif entry.kind == "runbook.swap":
-        parts.insert(0, f"runbook swapped to {details['to']['runbook_id']}")
+        parts.insert(0, f"runbook swapped to {cell(details['to']['runbook_id'])}")
     if entry.body:
-        parts.append(f"“{entry.body}”")
-    return cell("; ".join(parts))
+        parts.append(f"“{cell(entry.body)}”")
+    return "; ".join(parts)
 
 
 def markdown(*, session: Session, incident: Incident) -> str:
     out = queries.one(session=session, incident=incident)
-    lines = [f"# {out.id}: {out.title}", "", "## Summary", "", "| field | value |", "|---|---|"]
+    lines = [f"# {out.id}: {text(out.title)}", "", "## Summary", "", "| field | value |"]
+    lines.append("|---|---|")
     summary = {
         "status": out.status.value,
         "severity": out.severity.value,
@@ -94,12 +117,13 @@ def markdown(*, session: Session, incident: Incident) -> str:
     }
     lines += [f"| {k} | {cell(v)} |" for k, v in summary.items()]
     if out.description:
-        lines += ["", out.description]
+        # Kept as paragraphs, each line escaped: a description cannot forge a section.
+        lines += ["", *(f"{text(line)}  " for line in out.description.splitlines())]
     lines += ["", "## Timeline", "", "| # | when | who | what | log seq |", "|---|---|---|---|---|"]
     entries, _ = queries.timeline(session=session, number=incident.number, limit=1_000_000)
     for n, entry in enumerate(entries, 1):
         lines.append(
-            f"| {n} | {iso(entry.at)} | {cell(entry.actor_name)} | {entry.kind}: "
+            f"| {n} | {iso(entry.at)} | {cell(entry.actor_name)} | {cell(entry.kind)}: "
             f"{describe(entry)} | {entry.log_seq} |"
         )
     lines += _evidence_section(session=session, incident=incident)
@@ -129,8 +153,8 @@ def _evidence_section(*, session: Session, incident: Incident) -> list[str]:
         resource = e.get("resource") or {}
         res = f"{resource.get('type', '')}:{resource.get('id', '')}" if resource else None
         lines.append(
-            f"| {e['seq']} | {e['time']} | {cell(e['action'])} | {e['outcome']} | {cell(actor)} "
-            f"| {cell(res)} | {e['via']} | `{e['hash']}` |"
+            f"| {e['seq']} | {cell(e['time'])} | {cell(e['action'])} | {cell(e['outcome'])} "
+            f"| {cell(actor)} | {cell(res)} | {cell(e['via'])} | `{e['hash']}` |"
         )
     return lines
 
@@ -143,7 +167,7 @@ def _runbook_section(*, session: Session, number: int) -> list[str]:
     progress = body["progress"]
     lines = [
         "",
-        f"## Runbook: {body['title']} (`{body['runbook_id']}`)",
+        f"## Runbook: {text(body['title'])} (`{cell(body['runbook_id'])}`)",
         "",
         f"Pinned to template content hash `{body['content_hash']}`; "
         f"{progress['done']} done, {progress['skipped']} skipped, {progress['open']} open "

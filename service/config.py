@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     opensearch_index: str = Field(default="custody-events", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     search_index_batch: int = Field(default=2000, ge=1, le=10_000)
 
+    # Notifications: targets (webhook, Slack, PagerDuty, SMTP) in a YAML file; links in
+    # messages point at `public_url` (how responders reach this server).
+    notify_targets_file: Path | None = None
+    notify_max_attempts: int = Field(default=12, ge=1)
+    public_url: str | None = None
+
     @property
     def background_in_process(self) -> bool:
         return self.is_sqlite if self.run_background is None else self.run_background

@@ -34,9 +34,11 @@ BUILDERS: list[TaskBuilder] = []
 
 def build_tasks(settings: Settings) -> list[BackgroundTask]:
     from service.evidence import task as _checkpointer  # noqa: F401  (registers its builder)
+    from service.notify import dispatcher
     from service.rules import runner as _rules_runner  # noqa: F401  (registers its builder)
     from service.search import indexer as _indexer  # noqa: F401  (registers its builder)
-    tasks = [builder(settings) for builder in BUILDERS]
+
+    tasks = [builder(settings) for builder in [*BUILDERS, dispatcher.build]]
     return [t for t in tasks if t is not None]
 
 

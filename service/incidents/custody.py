@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from service.auditlog.chain import record_internal
 from service.auth.schemas import Principal
 from service.incidents.models import Incident, TimelineEntry
+from service.notify import outbox
 
 # The incident fields the log tracks; audit.py compares exactly these.
 TRACKED = (
@@ -128,6 +129,8 @@ def record_change(
         log_seq=log_seq,
     )
     session.add(entry)
+    # Same transaction: a notification exists if and only if the change committed.
+    outbox.enqueue(session=session, incident=incident, kind=kind, changes=changes)
     return entry
 
 

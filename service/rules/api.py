@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
+from service.atlas.service import coverage_layer
 from service.auth.audit import audit_read
 from service.auth.deps import require
 from service.auth.errors import Forbidden
@@ -36,6 +38,18 @@ def get_rules(
     registry: RuleRegistry = Depends(get_registry),
 ) -> RulePage:
     return service.list_rules(session=session, rule_set=registry.current())
+
+
+@router.get("/coverage")
+def get_coverage(
+    score_by: Literal["rules", "firings"] = "rules",
+    _: Principal = Depends(require(Scope.read)),
+    session: Session = Depends(get_session),
+    registry: RuleRegistry = Depends(get_registry),
+) -> dict[str, Any]:
+    """An ATLAS Navigator layer (format 4.5) of the techniques the deployed rules cover,
+    scored by the number of rules or by how often they fired."""
+    return coverage_layer(session=session, rules=registry.current().rules, score_by=score_by)
 
 
 @router.get("/{rule_id}", response_model=RuleDetail)

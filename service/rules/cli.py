@@ -130,3 +130,43 @@ def backtest(
         f"{result.firings} firings, {seconds:.2f}s ({rate:,.0f} events/s)"
         + (" [yellow]truncated: narrow the range[/yellow]" if result.truncated else "")
     )
+
+
+@app.command("coverage")
+def coverage(
+    directory: DirArg = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output-file", help="write the layer here")
+    ] = None,
+    score_by: Annotated[
+        str, typer.Option(help="score techniques by `rules` or by `firings` (live counters)")
+    ] = "rules",
+) -> None:
+    """ATLAS Navigator layer (JSON) of the techniques the rules cover; open it in the
+    ATLAS Navigator. Firing counts come from CUSTODY_DATABASE_URL."""
+    import orjson
+
+    from service.atlas.service import coverage_layer
+    from service.db import database
+    from service.rules.loader import load_rules
+
+    if score_by not in ("rules", "firings"):
+        raise typer.BadParameter("expected rules or firings", param_hint="--score-by")
+    settings = Settings()
+    rules, errors = load_rules(directory=directory or settings.rules_dir)
+    for error in errors:
+        err.print(f"[yellow]skipped[/yellow] {error}")
+    if score_by == "firings":
+        with database(settings.database_url) as factory, factory() as session:
+            result = coverage_layer(session=session, rules=rules, score_by="firings")
+    else:
+        result = coverage_layer(session=None, rules=rules, score_by="rules")
+    data = orjson.dumps(result, option=orjson.OPT_INDENT_2)
+    if output is None:
+        typer.echo(data.decode())
+        return
+    output.write_bytes(data + b"\n")
+    err.print(
+        f"[green]OK[/green] {len(result['techniques'])} ATLAS techniques covered by "
+        f"{len(rules)} rules -> {output}"
+    )

@@ -50,6 +50,22 @@ class Settings(BaseSettings):
     opensearch_index: str = Field(default="custody-events", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     search_index_batch: int = Field(default=2000, ge=1, le=10_000)
 
+    # SLA targets in minutes per severity (JSON objects in the environment); a severity
+    # left out has no clock. Defaults: critical 15 min / 4 h, high 1 h / 24 h,
+    # medium 4 h / 3 d, low 24 h / 7 d, info none.
+    sla_acknowledge_minutes: dict[str, float] = Field(
+        default_factory=lambda: {"critical": 15.0, "high": 60.0, "medium": 240.0, "low": 1440.0}
+    )
+    sla_resolve_minutes: dict[str, float] = Field(
+        default_factory=lambda: {
+            "critical": 240.0,
+            "high": 1440.0,
+            "medium": 4320.0,
+            "low": 10080.0,
+        }
+    )
+    sla_check_seconds: float = Field(default=30.0, gt=0)
+
     # Notifications: targets (webhook, Slack, PagerDuty, SMTP) in a YAML file; links in
     # messages point at `public_url` (how responders reach this server).
     notify_targets_file: Path | None = None

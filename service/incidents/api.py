@@ -17,13 +17,15 @@ from service.auth.schemas import Principal, Scope
 from service.config import Settings
 from service.deps import get_session, get_settings
 from service.errors import InvalidInput
-from service.incidents import changes, queries, report, stats
+from service.incidents import changes, entity_store, linking, queries, report, stats
 from service.incidents import evidence as evidence_mod
 from service.incidents import service as incidents
 from service.incidents.custody import Actor
+from service.incidents.entities import parse as parse_entity
 from service.incidents.errors import PreconditionFailed, PreconditionRequired
 from service.incidents.schemas import (
     CommentIn,
+    EntityReport,
     EvidenceAdded,
     EvidenceIn,
     EvidencePage,
@@ -32,12 +34,15 @@ from service.incidents.schemas import (
     IncidentPage,
     IncidentPatch,
     IncidentStats,
+    LinkIn,
+    MergeIn,
     Severity,
     SortKey,
     Status,
     TimelineOut,
     TimelinePage,
 )
+from service.incidents.sla import policy_of
 from service.runbooks import library
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
@@ -73,6 +78,15 @@ def _split(values: list[str] | None, allowed: type[StrEnum], name: str) -> list[
     return out
 
 
+def _entity(spec: str | None) -> tuple[str, str] | None:
+    if spec is None:
+        return None
+    try:
+        return parse_entity(spec)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), errors=[{"field": "entity", "message": str(exc)}]) from None
+
+
 @router.get("", response_model=IncidentPage)
 def list_incidents(
     _: Read,
@@ -87,6 +101,10 @@ def list_incidents(
     opened_until: datetime | None = None,
     updated_since: datetime | None = None,
     updated_until: datetime | None = None,
+    entity: Annotated[
+        str | None, Query(description="TYPE:VALUE, e.g. ip:203.0.113.7 or actor:alice@example.com")
+    ] = None,
+    overdue: Annotated[bool | None, Query(description="an SLA clock has run out")] = None,
     sort: Annotated[str, Query(pattern=r"^-?(opened|updated|severity)$")] = "-opened",
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50,
@@ -102,6 +120,8 @@ def list_incidents(
         opened_until=opened_until,
         updated_since=updated_since,
         updated_until=updated_until,
+        entity=_entity(entity),
+        overdue=overdue,
     )
     items, next_cursor = queries.page(
         session=session,
@@ -135,6 +155,7 @@ def create_incident(
         evidence_seqs=body.evidence,
         runbook_id=body.runbook_id,
         templates=library.templates(settings.runbooks_dir),
+        sla=policy_of(settings),
     )
     session.commit()
     out = queries.one(session=session, incident=incident)
@@ -169,6 +190,7 @@ def patch_incident(
     body: IncidentPatch,
     response: Response,
     session: Db,
+    settings: Annotated[Settings, Depends(get_settings)],
     if_match: Annotated[str | None, Header()] = None,
 ) -> IncidentOut:
     incident = changes.update_incident(
@@ -177,6 +199,7 @@ def patch_incident(
         patch=body,
         if_match=_if_match(if_match),
         actor=Actor.of(principal),
+        sla=policy_of(settings),
     )
     session.commit()
     out = queries.one(session=session, incident=incident)
@@ -254,3 +277,42 @@ def get_report(
     incident = incidents.get(session=session, incident_id=incident_id)
     text = report.markdown(session=session, incident=incident)
     return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
+
+
+@router.post("/{incident_id}/links", response_model=IncidentOut)
+def post_link(
+    principal: Respond, incident_id: str, body: LinkIn, response: Response, session: Db
+) -> IncidentOut:
+    """Mark two incidents as related; both list each other under `related`."""
+    incident = linking.link(
+        session=session, incident_id=incident_id, other_id=body.incident, actor=Actor.of(principal)
+    )
+    session.commit()
+    out = queries.one(session=session, incident=incident)
+    response.headers["ETag"] = _etag(out.version)
+    return out
+
+
+@router.post("/{incident_id}/merge", response_model=IncidentOut)
+def post_merge(
+    principal: Respond, incident_id: str, body: MergeIn, response: Response, session: Db
+) -> IncidentOut:
+    """Merge this incident into `into`: it becomes a duplicate of it, its evidence and
+    entities move over, and both timelines (and the log) keep the whole history."""
+    target = linking.merge(
+        session=session, incident_id=incident_id, into_id=body.into, actor=Actor.of(principal)
+    )
+    session.commit()
+    out = queries.one(session=session, incident=target)
+    response.headers["ETag"] = _etag(out.version)
+    return out
+
+
+entities_router = APIRouter(prefix="/v1/entities", tags=["incidents"])
+
+
+@entities_router.get("/{entity_type}/{value:path}", response_model=EntityReport)
+def get_entity(_: Read, entity_type: str, value: str, session: Db) -> EntityReport:
+    """The incidents whose evidence carries this entity, with counts and first/last seen."""
+    kind, value = _entity(f"{entity_type}:{value}") or (entity_type, value)
+    return EntityReport.model_validate(entity_store.lookup(session=session, kind=kind, value=value))

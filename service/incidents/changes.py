@@ -19,6 +19,7 @@ from service.incidents.errors import (
 from service.incidents.models import Incident, TimelineEntry
 from service.incidents.schemas import IncidentPatch, Severity, Status
 from service.incidents.service import get, lock
+from service.incidents.sla import SlaPolicy, change_severity, set_waiting
 from service.incidents.transitions import ACTIVE, check_transition
 from service.runbooks import instances
 
@@ -39,6 +40,7 @@ def update_incident(
     patch: IncidentPatch,
     if_match: int | None,
     actor: Actor,
+    sla: SlaPolicy | None = None,
 ) -> Incident:
     """Apply `patch` if the incident is still at version `if_match` (None: any), else 412."""
     incident = lock(session=session, incident_id=incident_id)
@@ -52,9 +54,15 @@ def update_incident(
         )
     if patch.status is not None and patch.status.value != incident.status:
         _transition(session=session, incident=incident, target=patch.status, patch=patch)
-    if patch.severity is not None:
+    if patch.severity is not None and patch.severity.value != incident.severity:
+        old = incident.severity
         incident.severity = patch.severity.value
         incident.severity_rank = Severity(patch.severity).rank
+        change_severity(incident, old, sla or SlaPolicy())
+    if "waiting" in fields:
+        # Pausing and resuming are timeline entries: waiting_reason and the moved due
+        # times appear in the recorded changes.
+        set_waiting(incident, patch.waiting, now())
     if "assignee" in fields:
         incident.assignee = patch.assignee
     for name in ("title", "description"):

@@ -41,3 +41,7 @@ class InvalidDuplicate(InvalidInput):
 
 class InvalidChange(InvalidInput):
     title = "Invalid change"
+
+
+class EntityNotFound(NotFound):
+    title = "Entity not found"

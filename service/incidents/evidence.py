@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from service.auditlog.models import LogPayload, LogRecord
 from service.auditlog.queries import to_public
+from service.incidents import entity_store
 from service.incidents.custody import now
 from service.incidents.errors import UnknownEvidence
 from service.incidents.models import Incident, IncidentEvidence
@@ -49,6 +50,10 @@ def link(*, session: Session, incident: Incident, seqs: Sequence[int], by: str) 
         IncidentEvidence(incident_number=incident.number, seq=s, added_at=at, added_by=by)
         for s in fresh
     )
+    if fresh:
+        entity_store.record(
+            session=session, number=incident.number, events=records(session=session, seqs=fresh)
+        )
     return fresh
 
 

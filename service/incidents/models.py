@@ -87,6 +87,14 @@ class Incident(Base):
     anchor_seq: Mapped[int] = mapped_column(BigInteger)
     # none_as_null: the evidence domain finds unanchored incidents with IS NULL.
     anchor_checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    # SLA clocks: due times from the severity's targets, moved later by every pause
+    # (`waiting_since` set while the incident waits on an external party).
+    ack_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolve_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    waiting_reason: Mapped[str | None] = mapped_column(String(500))
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ack_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolve_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         # The triage list: filter by status and severity, newest first.
@@ -137,3 +145,38 @@ class TimelineEntry(Base):
     log_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("log_records.seq"))
 
     __table_args__ = (Index("ix_incident_timeline_incident_number_id", "incident_number", "id"),)
+
+
+class IncidentEntity(Base):
+    """An observable of an incident's evidence (see entities.py), with how many evidence
+    events carry it and when they happened."""
+
+    __tablename__ = "incident_entities"
+
+    incident_number: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("incidents.number"), primary_key=True
+    )
+    type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(512), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # Pivot: every incident with this entity.
+    __table_args__ = (Index("ix_incident_entities_type_value", "type", "value"),)
+
+
+class IncidentLink(Base):
+    """A responder's link between two incidents (stored once per direction)."""
+
+    __tablename__ = "incident_links"
+
+    incident_number: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("incidents.number"), primary_key=True
+    )
+    other_number: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("incidents.number"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # related | merged_into | merged_from
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))

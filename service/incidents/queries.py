@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, exists, func, or_, select, text
+from sqlalchemy import Select, exists, false, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInput
+from service.incidents import entity_store
 from service.incidents.custody import iso, public_id
 from service.incidents.models import Incident, TimelineEntry
 from service.incidents.schemas import IncidentOut, SortKey, Status
+from service.incidents.sla import overdue_clause, sla_view
 from service.incidents.transitions import allowed_next
 from service.runbooks.models import RunbookInstance
 
@@ -33,6 +35,8 @@ class IncidentFilters:
     opened_until: datetime | None = None
     updated_since: datetime | None = None
     updated_until: datetime | None = None
+    entity: tuple[str, str] | None = None
+    overdue: bool | None = None
 
 
 def _seconds(start: datetime, end: datetime | None) -> float | None:
@@ -74,6 +78,7 @@ def to_dict(incident: Any, runbook_id: str | None) -> dict[str, Any]:
         "anchor_checkpoint": incident.anchor_checkpoint,
         "allowed_transitions": allowed_next(Status(incident.status)),
         "version": incident.version,
+        "sla": sla_view(incident, datetime.now(UTC)),
     }
 
 
@@ -85,7 +90,10 @@ def one(*, session: Session, incident: Incident) -> IncidentOut:
     runbook_id = session.scalar(
         select(RunbookInstance.runbook_id).where(RunbookInstance.incident_number == incident.number)
     )
-    return to_out(incident, runbook_id)
+    body = to_dict(incident, runbook_id)
+    body["entities"] = entity_store.of_incident(session=session, number=incident.number)
+    body["related"] = entity_store.related(session=session, number=incident.number)
+    return IncidentOut.model_validate(body)
 
 
 def _escape_like(value: str) -> str:
@@ -115,6 +123,11 @@ def filtered(session: Session, f: IncidentFilters) -> Select[Any]:
         stmt = stmt.where(Incident.rule_id == f.rule_id)
     if f.tag:
         stmt = stmt.where(_has_tag(session, f.tag))
+    if f.entity is not None:
+        stmt = stmt.where(entity_store.with_entity(*f.entity))
+    if f.overdue is not None:
+        clause = overdue_clause(datetime.now(UTC))
+        stmt = stmt.where(clause if f.overdue else ~func.coalesce(clause, false()))
     if f.q:
         stmt = stmt.where(
             func.lower(Incident.title).like(f"%{_escape_like(f.q.lower())}%", escape="\\")

@@ -57,6 +57,43 @@ class IncidentPatch(BaseModel):
     title: Annotated[str, Field(min_length=1, max_length=300)] | None = None
     description: Annotated[str, Field(max_length=20_000)] | None = None
     tags: Annotated[list[Tag], Field(max_length=50)] | None = None
+    waiting: Annotated[str, Field(min_length=1, max_length=500)] | None = Field(
+        default=None,
+        description="Why the incident waits on an external party; pauses the SLA clocks. "
+        "`null` resumes them.",
+    )
+
+
+class Sla(BaseModel):
+    acknowledge_due: datetime | None
+    resolve_due: datetime | None
+    acknowledge_breached_at: datetime | None
+    resolve_breached_at: datetime | None
+    waiting_reason: str | None
+    waiting_since: datetime | None
+    overdue: list[str] = Field(description="clocks that have run out: acknowledge, resolve")
+
+
+class EntityOut(BaseModel):
+    type: str
+    value: str
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+
+class SharedEntity(BaseModel):
+    type: str
+    value: str
+
+
+class RelatedOut(BaseModel):
+    id: str
+    title: str
+    status: str
+    severity: str
+    link: str | None = Field(description="related | merged_into | merged_from, if linked")
+    shared: list[SharedEntity]
 
 
 class IncidentOut(BaseModel):
@@ -87,6 +124,13 @@ class IncidentOut(BaseModel):
     anchor_checkpoint: dict[str, Any] | None
     allowed_transitions: list[str]
     version: int
+    sla: Sla | None = None
+    entities: list[EntityOut] | None = Field(
+        default=None, description="observables of the evidence (incident detail only)"
+    )
+    related: list[RelatedOut] | None = Field(
+        default=None, description="incidents sharing an entity or linked (detail only)"
+    )
 
 
 class IncidentPage(BaseModel):
@@ -166,3 +210,33 @@ class IncidentStats(BaseModel):
     by_severity: dict[str, int]
     time_to_acknowledge: Durations
     time_to_resolve: Durations
+
+
+class LinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    incident: Annotated[str, Field(max_length=32, description="the other incident, e.g. INC-9")]
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    into: Annotated[str, Field(max_length=32, description="the incident that absorbs this one")]
+
+
+class EntityIncident(BaseModel):
+    id: str
+    title: str
+    status: str
+    severity: str
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+
+class EntityReport(BaseModel):
+    type: str
+    value: str
+    first_seen: datetime | None
+    last_seen: datetime | None
+    evidence_events: int = Field(description="evidence events carrying it, over its incidents")
+    incident_count: int
+    incidents: list[EntityIncident]

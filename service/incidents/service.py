@@ -21,6 +21,7 @@ from service.incidents.custody import Actor, diff, now, record_change, record_up
 from service.incidents.errors import IncidentNotFound
 from service.incidents.models import Incident
 from service.incidents.schemas import Severity, Status
+from service.incidents.sla import SlaPolicy, start_clocks
 from service.runbooks import instances, library
 from service.runbooks.schemas import RunbookTemplate
 
@@ -88,6 +89,7 @@ def open_incident(
     dedup_key: str | None = None,
     first_seen: datetime | None = None,
     last_seen: datetime | None = None,
+    sla: SlaPolicy | None = None,
 ) -> Incident:
     """Open `INC-N` with its evidence and runbook; one `incident.open` log record."""
     _lock_counter(session)  # first statement: a write, see `lock`
@@ -118,6 +120,7 @@ def open_incident(
         version=1,
         anchor_seq=head_seq,
     )
+    start_clocks(incident, sla or SlaPolicy())
     session.add(incident)
     session.flush()  # evidence and runbook rows reference the incident
     evidence_mod.link(session=session, incident=incident, seqs=seqs, by=actor.label())
@@ -157,6 +160,7 @@ def open_or_update_from_rule(
     first_seen: datetime,
     last_seen: datetime,
     runbooks_dir: Path | None = None,
+    sla: SlaPolicy | None = None,
 ) -> Incident:
     """Open an incident for a firing, or extend the active one with the same dedup key."""
     _lock_counter(session)  # serializes racing workers: the loser sees the winner's row
@@ -184,6 +188,7 @@ def open_or_update_from_rule(
             dedup_key=dedup_key,
             first_seen=first_seen,
             last_seen=last_seen,
+            sla=sla,
         )
     incident = lock(session=session, incident_id=existing.public_id)
     seqs = evidence_mod.require_seqs(session=session, seqs=evidence_seqs)

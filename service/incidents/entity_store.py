@@ -1,0 +1,178 @@
+"""Entities of incidents in the database: counted as evidence is linked, pivoted on by
+responders, and the basis of related incidents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import Session
+
+from service.incidents.custody import iso
+from service.incidents.entities import extract
+from service.incidents.errors import EntityNotFound
+from service.incidents.models import Incident, IncidentEntity, IncidentLink
+
+# Too common to relate incidents: every incident of a busy source would share it.
+NOT_RELATING = frozenset({"source"})
+
+
+def _when(event: Mapping[str, Any]) -> datetime | None:
+    value = event.get("time")
+    if not isinstance(value, str):
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def record(*, session: Session, number: int, events: Iterable[Mapping[str, Any]]) -> None:
+    """Count the entities of newly linked evidence `events` on incident `number`."""
+    seen: dict[tuple[str, str], list[Any]] = {}
+    for event in events:
+        when = _when(event)
+        for key in extract(event):
+            entry = seen.setdefault(key, [0, when, when])
+            entry[0] += 1
+            if when is not None:
+                entry[1] = when if entry[1] is None else min(entry[1], when)
+                entry[2] = when if entry[2] is None else max(entry[2], when)
+    if not seen:
+        return
+    existing = {
+        (e.type, e.value): e
+        for e in session.scalars(
+            select(IncidentEntity).where(IncidentEntity.incident_number == number)
+        )
+    }
+    for (kind, value), (count, first, last) in seen.items():
+        row = existing.get((kind, value))
+        if row is None:
+            session.add(
+                IncidentEntity(
+                    incident_number=number,
+                    type=kind,
+                    value=value,
+                    count=count,
+                    first_seen=first,
+                    last_seen=last,
+                )
+            )
+            continue
+        row.count += count
+        if first is not None and (row.first_seen is None or first < row.first_seen):
+            row.first_seen = first
+        if last is not None and (row.last_seen is None or last > row.last_seen):
+            row.last_seen = last
+
+
+def _out(row: Any) -> dict[str, Any]:
+    return {
+        "type": row.type,
+        "value": row.value,
+        "count": row.count,
+        "first_seen": iso(row.first_seen),
+        "last_seen": iso(row.last_seen),
+    }
+
+
+def of_incident(*, session: Session, number: int, limit: int = 200) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(IncidentEntity)
+        .where(IncidentEntity.incident_number == number)
+        .order_by(IncidentEntity.type, IncidentEntity.count.desc(), IncidentEntity.value)
+        .limit(limit)
+    )
+    return [_out(r) for r in rows]
+
+
+def related(*, session: Session, number: int, limit: int = 20) -> list[dict[str, Any]]:
+    """Incidents sharing an entity (other than a source) with `number`, or linked to it by
+    a responder; each with what they share, most shared first."""
+    mine = IncidentEntity.__table__.alias("mine")
+    theirs = IncidentEntity.__table__.alias("theirs")
+    shared_rows = session.execute(
+        select(theirs.c.incident_number, theirs.c.type, theirs.c.value)
+        .join(mine, and_(mine.c.type == theirs.c.type, mine.c.value == theirs.c.value))
+        .where(
+            mine.c.incident_number == number,
+            theirs.c.incident_number != number,
+            mine.c.type.not_in(NOT_RELATING),
+        )
+        .order_by(theirs.c.incident_number.desc())
+        .limit(2000)
+    ).all()
+    shared: dict[int, list[dict[str, str]]] = {}
+    for other, kind, value in shared_rows:
+        shared.setdefault(other, []).append({"type": kind, "value": value})
+    links = {
+        row.other_number: row.kind
+        for row in session.scalars(
+            select(IncidentLink).where(IncidentLink.incident_number == number)
+        )
+    }
+    numbers = sorted(set(shared) | set(links), key=lambda n: (-len(shared.get(n, [])), -n))[:limit]
+    if not numbers:
+        return []
+    incidents = {
+        i.number: i for i in session.scalars(select(Incident).where(Incident.number.in_(numbers)))
+    }
+    return [
+        {
+            "id": f"INC-{n}",
+            "title": incidents[n].title,
+            "status": incidents[n].status,
+            "severity": incidents[n].severity,
+            "link": links.get(n),
+            "shared": shared.get(n, [])[:20],
+        }
+        for n in numbers
+        if n in incidents
+    ]
+
+
+def with_entity(kind: str, value: str) -> Any:
+    """A WHERE clause: the incident has entity (kind, value)."""
+    return exists(
+        select(1).where(
+            IncidentEntity.incident_number == Incident.number,
+            IncidentEntity.type == kind,
+            IncidentEntity.value == value,
+        )
+    )
+
+
+def lookup(*, session: Session, kind: str, value: str, limit: int = 200) -> dict[str, Any]:
+    """What Custody knows of one entity: the incidents whose evidence carries it."""
+    rows = session.execute(
+        select(IncidentEntity, Incident.title, Incident.status, Incident.severity)
+        .join(Incident, Incident.number == IncidentEntity.incident_number)
+        .where(IncidentEntity.type == kind, IncidentEntity.value == value)
+        .order_by(IncidentEntity.incident_number.desc())
+        .limit(limit)
+    ).all()
+    if not rows:
+        raise EntityNotFound(f"No incident has the entity {kind}:{value}")
+    firsts = [r[0].first_seen for r in rows if r[0].first_seen is not None]
+    lasts = [r[0].last_seen for r in rows if r[0].last_seen is not None]
+    total = session.scalar(
+        select(func.count()).where(IncidentEntity.type == kind, IncidentEntity.value == value)
+    )
+    return {
+        "type": kind,
+        "value": value,
+        "first_seen": iso(min(firsts)) if firsts else None,
+        "last_seen": iso(max(lasts)) if lasts else None,
+        "evidence_events": sum(r[0].count for r in rows),
+        "incident_count": total,
+        "incidents": [
+            {
+                "id": f"INC-{entity.incident_number}",
+                "title": title,
+                "status": status,
+                "severity": severity,
+                **{k: v for k, v in _out(entity).items() if k not in ("type", "value")},
+            }
+            for entity, title, status, severity in rows
+        ],
+    }

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 Reason = Annotated[str, Field(min_length=3, max_length=2000)]
 
@@ -36,6 +43,17 @@ class HoldCreate(BaseModel):
     resource: ResourceRef | None = None
     since: Annotated[AwareDatetime | None, Field(description="event time >= since")] = None
     until: Annotated[AwareDatetime | None, Field(description="event time < until")] = None
+
+    @field_validator("since", "until")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        # Compared with the log's UTC times; a time that has no UTC form is refused here.
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("out of range in UTC") from None
 
     @model_validator(mode="after")
     def _criteria(self) -> HoldCreate:

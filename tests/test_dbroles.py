@@ -228,6 +228,14 @@ def test_the_erase_function_refuses_anything_but_an_erase_record_at_the_head(
                 "SELECT custody_erase_payload(%s, %s, %s)",
                 (own, orjson.dumps(good).decode(), orjson.dumps(body).decode()),
             )
+        # Held events are refused too, whoever calls.
+        on_alice = {"reason": "case 7", "actor": "alice@example.com"}
+        assert runtime_client.post("/v1/holds", json=on_alice).status_code == 201
+        with pytest.raises(errors.InsufficientPrivilege, match="is held"):
+            conn.execute(
+                "SELECT custody_erase_payload(%s, %s, %s)",
+                (target, orjson.dumps(good).decode(), orjson.dumps(body).decode()),
+            )
         assert one(conn, "SELECT count(*) FROM log_payloads WHERE seq = %s", target) == (1,)
 
 

@@ -46,6 +46,25 @@ BEGIN
         RAISE EXCEPTION 'custody: seq % (%) cannot be erased', p_seq, target_action
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    -- The same test as service.holds.service.holds_on, so that calling this function
+    -- directly does not get around a hold either.
+    IF EXISTS (
+        SELECT 1 FROM incident_evidence e JOIN incidents i ON i.number = e.incident_number
+        WHERE e.seq = p_seq AND i.status NOT IN ('closed', 'false_positive', 'duplicate')
+    ) OR EXISTS (
+        SELECT 1 FROM legal_holds h JOIN log_records r ON r.seq = p_seq
+        WHERE h.released_at IS NULL
+          AND (h.incident_number IS NULL OR h.incident_number IN
+               (SELECT incident_number FROM incident_evidence WHERE seq = p_seq))
+          AND (h.actor_id IS NULL OR h.actor_id = r.actor_id)
+          AND (h.resource_type IS NULL OR h.resource_type = r.resource_type)
+          AND (h.resource_id IS NULL OR h.resource_id = r.resource_id)
+          AND (h.since IS NULL OR h.since <= r.time)
+          AND (h.until IS NULL OR h.until > r.time)
+    ) THEN
+        RAISE EXCEPTION 'custody: seq % is held (incident evidence or legal hold)', p_seq
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     IF p_record->>'source' IS DISTINCT FROM 'custody'
        OR p_record->>'action' IS DISTINCT FROM 'event.erase'
        OR p_record->>'resource_type' IS DISTINCT FROM 'event'

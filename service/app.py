@@ -17,6 +17,7 @@ from service.db import make_engine, make_sessionmaker
 from service.evidence.api import router as evidence_router
 from service.evidence.replay_api import router as replay_router
 from service.health import router as health_router
+from service.holds.api import router as holds_router
 from service.incidents.api import entities_router
 from service.incidents.api import router as incidents_router
 from service.logging import configure_logging
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         runbooks_router,
         rules_router,
         search_router,
+        holds_router,
     ):
         app.include_router(router)
     return app

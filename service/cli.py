@@ -3,11 +3,13 @@ read CUSTODY_URL and CUSTODY_TOKEN."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import DBAPIError
 
 from service.auth.cli import app as token_app
 from service.client import cli as ship_cli
@@ -53,6 +55,55 @@ def db_check() -> None:
 
     migrate.check(Settings().database_url)
     console.print("[green]Models and migrations agree[/green]")
+
+
+@db_app.command("roles")
+def db_roles(
+    runtime_role: Annotated[str, typer.Option("--runtime-role", help="role the service uses")],
+    password_env: Annotated[
+        str | None, typer.Option("--password-env", help="env variable holding its password")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the SQL, change nothing")] = (
+        False
+    ),
+) -> None:
+    """PostgreSQL: create or update the runtime role with least-privilege grants.
+
+    Run as the owner role (the one that ran `custody db upgrade`), after every upgrade.
+    Idempotent; prints each statement it runs."""
+    from service import dbroles
+
+    settings = Settings()
+    if settings.is_sqlite:
+        err.print("SQLite has no roles: `custody db roles` is for PostgreSQL")
+        raise typer.Exit(2)
+    password = None
+    if password_env is not None:
+        password = os.environ.get(password_env)
+        if not password:
+            err.print(f"[red]{password_env} is not set[/red]")
+            raise typer.Exit(2)
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            try:
+                plan = dbroles.plan(conn, role=runtime_role, password=password)
+            except dbroles.RolesError as exc:
+                err.print(f"[red]{exc}[/red]")
+                raise typer.Exit(1) from None
+            for statement in plan.statements:
+                console.print(dbroles.render(conn, statement) + ";", highlight=False)
+            if not dry_run:
+                dbroles.apply(conn, plan.statements)
+    except DBAPIError as exc:
+        err.print(f"[red]FAILED[/red] {str(exc.orig).splitlines()[0]}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    for table in plan.unclassified:
+        err.print(f"[yellow]warning[/yellow] {table} has no grant policy: given full DML")
+    if not dry_run:
+        console.print(f"[green]Runtime role {runtime_role} is set up[/green]")
 
 
 def _safe_url(url: str) -> str:

@@ -20,7 +20,7 @@ from service.config import Settings
 from service.db import session_scope
 from service.logging import get_logger
 from service.search import state
-from service.search.documents import read_documents
+from service.search.documents import documents_of, erased_seqs, read_documents
 from service.search.opensearch import OpenSearchIndex
 from service.worker import BUILDERS
 
@@ -73,6 +73,9 @@ class SearchIndexer:
             docs = []
             if read_head(session)[0] > current.cursor:
                 docs = read_documents(session=session, after_seq=current.cursor, limit=self.batch)
+            # Erasure reaches this copy too: the erased events, indexed earlier with their
+            # payload, are indexed again as they are now, in the same bulk request.
+            erased = documents_of(session=session, seqs=erased_seqs(docs))
         now = self.clock()
         if not docs and now - self._checked_at < self.check_every:
             return False
@@ -86,7 +89,9 @@ class SearchIndexer:
             return True
         if not docs:
             return False
-        self.index.index_events(docs)
+        self.index.index_events(docs + erased)
+        if erased:
+            log.info("search.reindexed_erased", seqs=[d["seq"] for d in erased])
         with session_scope(factory) as session:
             state.advance(
                 session=session,

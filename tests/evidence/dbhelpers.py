@@ -42,7 +42,7 @@ def without_triggers(app: Any, backend: str, *statements: str) -> None:
     """What an attacker with database access does: switch the guards off, then edit."""
     with app.state.engine.begin() as conn:
         if backend == "postgresql":
-            for table in ("log_records", "log_payloads", "merkle_nodes", "checkpoints"):
+            for table in ("log_records", "log_payloads", "log_head", "merkle_nodes", "checkpoints"):
                 conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
         else:
             names = conn.execute(

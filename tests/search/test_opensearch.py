@@ -230,3 +230,42 @@ def test_opensearch_down_never_blocks_ingest(
     assert [e["id"] for e in found.json()["items"]][-6:] == [f"down{i}" for i in range(5)] + [
         "after"
     ]
+
+
+def test_erasure_reaches_the_opensearch_copy(
+    client: TestClient, sessions: sessionmaker[Session], indexer: SearchIndexer
+) -> None:
+    seed(client)
+    catch_up(indexer, sessions)
+    events = client.get("/v1/events", params={"limit": 100}).json()["items"]
+    seqs = {e["id"]: e["seq"] for e in events}
+    opensearch = indexer.index
+
+    def hits(query: str) -> list[int]:
+        with sessions() as session:
+            return opensearch.search(
+                session=session, query=query, filters=EventFilters(), after=0, limit=100
+            ).seqs
+
+    assert seqs["s5"] in hits("exfiltrate")
+    r = client.post(f"/v1/events/{seqs['s5']}/erase", json={"reason": "subject request"})
+    assert r.status_code == 200, r.text
+    # Until the indexer follows the log to the erase record, OpenSearch still holds the text.
+    assert seqs["s5"] in hits("exfiltrate")
+    catch_up(indexer, sessions)
+    assert seqs["s5"] not in hits("exfiltrate")
+    assert [s for s in hits("exfiltrate") if s <= head(sessions)] == [
+        seqs[i] for i in ("s0", "s10", "s15", "s20")
+    ]
+    stored = opensearch.client.get(index=opensearch.index, id=str(seqs["s5"]))["_source"]
+    assert "exfiltrate" not in stored["text"] and "req" in stored["text"]
+    assert hits("req-5") == [seqs["s5"]]  # the record itself is still searchable
+    with sessions() as session:  # and both backends now answer alike
+        for query in ("exfiltrate", "weights"):
+            sql = search_events(
+                session=session, index=SqlSearchIndex(), query=query, filters=EventFilters()
+            )
+            found = search_events(
+                session=session, index=opensearch, query=query, filters=EventFilters()
+            )
+            assert found.items == sql.items

@@ -82,3 +82,14 @@ def test_each_search_is_one_audit_read(client: TestClient, make_token: Any) -> N
     assert searches[0]["attributes"]["query"] == {"q": "alice", "limit": "3"}
     ingest = {"Authorization": f"Bearer {make_token(Scope.ingest)}"}
     assert client.get("/v1/search", params={"q": "a"}, headers=ingest).status_code == 403
+
+
+def test_erased_words_are_found_nowhere(client: TestClient) -> None:
+    seed(client)
+    events = client.get("/v1/events", params={"limit": 100}).json()["items"]
+    seqs = {e["id"]: e["seq"] for e in events}
+    for erased in ("s5", "s10"):
+        r = client.post(f"/v1/events/{seqs[erased]}/erase", json={"reason": "subject request"})
+        assert r.status_code == 200, r.text
+    assert _ids(client, q="exfiltrate") == ["s0", "s15", "s20"]
+    assert _ids(client, q="req-10") == ["s10"]  # the hashed record stays searchable

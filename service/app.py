@@ -26,6 +26,7 @@ from service.middleware import RequestContext
 from service.rules.api import router as rules_router
 from service.runbooks.api import router as runbooks_router
 from service.search.api import router as search_router
+from service.snoozes.api import router as snoozes_router
 from service.worker import InProcessWorker, build_tasks
 
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         rules_router,
         search_router,
         holds_router,
+        snoozes_router,
     ):
         app.include_router(router)
     return app

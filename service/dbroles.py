@@ -43,6 +43,7 @@ TABLE_GRANTS: dict[str, str] = {
     "incident_entities": CHANGE,
     "incident_links": CHANGE,
     "notify_cursors": CHANGE,
+    "snoozes": CHANGE,
     "rule_stats": CHANGE,
     "search_index_state": CHANGE,
     # Rows that are replaced or expire.

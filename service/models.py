@@ -10,5 +10,6 @@ from service.notify import models as _notify  # noqa: F401
 from service.rules import models as _rules  # noqa: F401
 from service.runbooks import models as _runbooks  # noqa: F401
 from service.search import models as _search  # noqa: F401
+from service.snoozes import models as _snoozes  # noqa: F401
 
 metadata = Base.metadata

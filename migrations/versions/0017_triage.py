@@ -1,4 +1,4 @@
-"""Triage at scale: incident entities and links, SLA clocks on incidents.
+"""Triage at scale: incident entities and links, SLA clocks on incidents, snoozes.
 
 Revision ID: 0017
 Revises: 0007
@@ -65,7 +65,31 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "snoozes",
+        sa.Column("number", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("rule_id", sa.String(length=128), nullable=False),
+        sa.Column("group_values", sa.JSON(none_as_null=True), nullable=True),
+        sa.Column("entity_type", sa.String(length=32), nullable=True),
+        sa.Column("entity_value", sa.String(length=512), nullable=True),
+        sa.Column("until", TZ, nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("created_at", TZ, nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("released_at", TZ, nullable=True),
+        sa.Column("released_by", sa.String(length=200), nullable=True),
+        sa.Column("expired_seq", sa.BigInteger(), nullable=True),
+        sa.Column("suppressed", sa.Integer(), nullable=False),
+        sa.Column("last_suppressed_at", TZ, nullable=True),
+        sa.Column("seqs", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("number", name=op.f("pk_snoozes")),
+    )
+    op.create_index("ix_snoozes_rule_id_released_at", "snoozes", ["rule_id", "released_at"])
+
+
 def downgrade() -> None:
+    op.drop_index("ix_snoozes_rule_id_released_at", table_name="snoozes")
+    op.drop_table("snoozes")
     op.drop_table("incident_links")
     op.drop_index("ix_incident_entities_type_value", table_name="incident_entities")
     op.drop_table("incident_entities")

@@ -24,6 +24,7 @@ from service.incidents.schemas import Severity, Status
 from service.incidents.sla import SlaPolicy, start_clocks
 from service.runbooks import instances, library
 from service.runbooks.schemas import RunbookTemplate
+from service.snoozes import service as snoozes
 
 _ID = re.compile(r"^(?:INC-)?([1-9][0-9]{0,17})$", re.IGNORECASE)
 
@@ -161,14 +162,21 @@ def open_or_update_from_rule(
     last_seen: datetime,
     runbooks_dir: Path | None = None,
     sla: SlaPolicy | None = None,
-) -> Incident:
-    """Open an incident for a firing, or extend the active one with the same dedup key."""
+) -> Incident | None:
+    """Open an incident for a firing, or extend the active one with the same dedup key.
+
+    None: no incident was open for it and an active snooze silenced it (counted there)."""
     _lock_counter(session)  # serializes racing workers: the loser sees the winner's row
     existing = session.scalars(
         select(Incident).where(Incident.active_dedup_key == dedup_key)
     ).first()
     actor = Actor.rule(rule_id)
     if existing is None:
+        silenced = snoozes.suppress(
+            session=session, rule_id=rule_id, group=group, evidence_seqs=evidence_seqs, now=now()
+        )
+        if silenced is not None:
+            return None
         if runbooks_dir is None:
             from service.config import Settings
 

@@ -23,6 +23,7 @@ from service.incidents.api import router as incidents_router
 from service.logging import configure_logging
 from service.metrics import Metrics
 from service.middleware import RequestContext
+from service.observability import DatabaseCollector
 from service.rules.api import router as rules_router
 from service.runbooks.api import router as runbooks_router
 from service.search.api import router as search_router
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.metrics = Metrics()
+    app.state.metrics.registry.register(DatabaseCollector(app.state.sessionmaker))
     app.state.limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
     app.state.ingest_limiter = RateLimiter(per_minute=settings.ingest_rate_limit_per_minute)
     app.state.failure_limiter = RateLimiter(per_minute=30, burst=10)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -18,6 +18,13 @@ class Metrics:
         )
         self.events_rejected = Counter(
             "custody_events_rejected", "Events rejected by validation", registry=self.registry
+        )
+        self.request_seconds = Histogram(
+            "custody_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            ["method", "route", "status"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+            registry=self.registry,
         )
         self.log_head_seq = Gauge(
             "custody_log_head_seq", "Seq of the chain head", registry=self.registry

@@ -38,11 +38,24 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            elapsed = time.perf_counter() - started
             log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
                 status=status["code"],
-                ms=round((time.perf_counter() - started) * 1000, 2),
+                ms=round(elapsed * 1000, 2),
             )
+            _observe(scope, status["code"], elapsed)
             structlog.contextvars.clear_contextvars()
+
+
+def _observe(scope: Scope, status: int, seconds: float) -> None:
+    """Latency per route template (`/v1/incidents/{incident_id}`), never per raw path:
+    ids in paths would make one time series per incident."""
+    metrics = getattr(getattr(scope.get("app"), "state", None), "metrics", None)
+    route = scope.get("route")
+    if metrics is None:
+        return
+    template = getattr(route, "path", None) or "unmatched"
+    metrics.request_seconds.labels(scope["method"], template, str(status)).observe(seconds)

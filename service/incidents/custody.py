@@ -18,7 +18,10 @@ from sqlalchemy.orm import Session
 from service.auditlog.chain import record_internal
 from service.auth.schemas import Principal
 from service.incidents.models import Incident, TimelineEntry
+from service.logging import get_logger
 from service.notify import outbox
+
+log = get_logger(__name__)
 
 # The incident fields the log tracks; audit.py compares exactly these.
 TRACKED = (
@@ -132,7 +135,28 @@ def record_change(
     session.add(entry)
     # Same transaction: a notification exists if and only if the change committed.
     outbox.enqueue(session=session, incident=incident, kind=kind, changes=changes)
+    _announce(incident, kind=kind, changes=changes, actor=actor)
     return entry
+
+
+def _announce(
+    incident: Incident, *, kind: str, changes: dict[str, list[Any]], actor: Actor
+) -> None:
+    """One info line for the changes an operator scanning logs wants to see."""
+    status = changes.get("status")
+    if kind == "open":
+        event = "incident.opened"
+    elif status is not None and status[1] == "resolved":
+        event = "incident.resolved"
+    else:
+        return
+    log.info(
+        event,
+        incident=incident.public_id,
+        severity=incident.severity,
+        rule_id=incident.rule_id,
+        by=actor.name,
+    )
 
 
 def record_update(

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from service.auditlog.chain import read_head
 from service.auditlog.models import LogRecord
+from service.incidents import entity_store, queries
 from service.incidents import evidence as evidence_mod
-from service.incidents import queries
 from service.incidents.custody import iso
 from service.incidents.models import Incident, TimelineEntry
 from service.incidents.schemas import Actor, TimelineOut
@@ -126,9 +126,24 @@ def markdown(*, session: Session, incident: Incident) -> str:
             f"| {n} | {iso(entry.at)} | {cell(entry.actor_name)} | {cell(entry.kind)}: "
             f"{describe(entry)} | {entry.log_seq} |"
         )
+    lines += _entities_section(session=session, number=incident.number)
     lines += _evidence_section(session=session, incident=incident)
     lines += _runbook_section(session=session, number=incident.number)
     return "\n".join(lines) + "\n"
+
+
+def _entities_section(*, session: Session, number: int) -> list[str]:
+    entities = entity_store.of_incident(session=session, number=number)
+    lines = ["", "## Entities", ""]
+    if not entities:
+        return [*lines, "No entities in the evidence."]
+    lines += ["| type | value | events | first seen | last seen |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {e['type']} | {cell(e['value'])} | {e['count']} | {cell(e['first_seen'])} "
+        f"| {cell(e['last_seen'])} |"
+        for e in entities
+    ]
+    return lines
 
 
 def _evidence_section(*, session: Session, incident: Incident) -> list[str]:

@@ -37,10 +37,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from bench.common import rate, scratch_database
-from service.auditlog.canonical import ZERO_HASH
 from service.auditlog.models import LogPayload, LogRecord
 from service.auditlog.prepare import payload_body
-from service.auditlog.record import RECORD_VERSION, chain_hash, format_time, payload_digest
 from service.auditlog.verify import verify_chain
 from service.db import database, session_scope
 from service.evidence import proofs
@@ -48,11 +46,20 @@ from service.evidence.checkpoints import signing_key, store_checkpoint
 from service.evidence.replay import replay
 from service.evidence.schemas import Scope
 from service.evidence.store import append_from_log, read_tree
+from service.logformat import (
+    GENESIS_PREV_HASH,
+    RECORD_VERSION,
+    canonical_record,
+    chain_hash,
+    format_time,
+    payload_digest,
+)
 
 RECORD_COLUMNS = (
     "seq", "received_at", "event_id", "time", "source", "action", "outcome", "actor_type",
     "actor_id", "actor_ip", "actor_user_agent", "resource_type", "resource_id",
     "resource_version", "request_id", "payload_digest", "prev_hash", "hash", "content_hash",
+    "v", "origin",
 )  # fmt: skip
 ACTIONS = ("model.invoke",) * 3 + ("model.read", "model.weights.download", "dataset.read")
 
@@ -61,7 +68,7 @@ def chained_rows(n: int) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
     """(log_records row, log_payloads row) for seq 1..n, chained exactly as ingest does."""
     rng = random.Random(7)
     received = format_time(datetime.now(UTC))
-    prev = ZERO_HASH
+    prev = GENESIS_PREV_HASH
     for seq in range(1, n + 1):
         actor = {"type": "user", "id": f"user{rng.randrange(500)}@example.com",
                  "ip": f"203.0.113.{rng.randrange(255)}", "user_agent": "openai-python/1.54.0"}  # fmt: skip
@@ -78,13 +85,15 @@ def chained_rows(n: int) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
             "time": time_, "source": "inference-gateway", "action": action,
             "outcome": "success", "actor": actor, "resource": resource,
             "request_id": f"req-{seq}", "payload_digest": digest, "prev_hash": prev,
+            "origin": "tok_bench",
         }  # fmt: skip
-        digest_hash = chain_hash(prev, record)
+        digest_hash = chain_hash(prev, canonical_record(record))
         yield (
             (seq, received, f"evt-{seq}", time_, "inference-gateway", action, "success",
              actor["type"], actor["id"], actor["ip"], actor["user_agent"], resource["type"],
              resource["id"], resource["version"], f"req-{seq}", digest, prev, digest_hash,
-             digest_hash),  # content_hash only matters for idempotency lookups
+             digest_hash,  # content_hash only matters for idempotency lookups
+             RECORD_VERSION, "tok_bench"),
             (seq, salt.hex(), body.decode()),
         )  # fmt: skip
         prev = digest_hash
@@ -93,7 +102,7 @@ def chained_rows(n: int) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
 def load(url: str, n: int) -> float:
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     started = time.perf_counter()
-    head = (0, ZERO_HASH)
+    head = (0, GENESIS_PREV_HASH)
     with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
         # Payload rows are written after the records (foreign key), from a temp file.
         with tempfile.TemporaryFile("w+") as spool:

@@ -1,7 +1,7 @@
 """Triage at scale: incident entities and links, SLA clocks on incidents, snoozes.
 
 Revision ID: 0017
-Revises: 0007
+Revises: 0016
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

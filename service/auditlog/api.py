@@ -87,6 +87,7 @@ def post_events(
         limits=Limits(settings.max_attributes_bytes, settings.max_raw_bytes),
         partial=partial,
         bound_source=principal.source,
+        origin=principal.token_id,
     )
     result = ingest(session=session, parsed=parsed, options=options)
     session.commit()  # before the response: an acknowledged event is a committed event

@@ -14,13 +14,16 @@ from sqlalchemy.orm import Session
 
 from service.auditlog.models import LogHead, LogPayload, LogRecord
 from service.auditlog.prepare import Prepared, payload_body
-from service.auditlog.record import (
+from service.auditlog.schemas import ItemError, Outcome
+from service.logformat import (
     RECORD_VERSION,
+    SERVER_ORIGIN,
+    SERVER_SOURCE,
+    canonical_record,
     chain_hash,
     format_time,
     payload_digest,
 )
-from service.auditlog.schemas import ItemError, Outcome
 
 _LOOKUP_CHUNK = 500
 
@@ -95,17 +98,20 @@ def _bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
             [tuple(row.values()) for row in rows],
         )
         return
-    with driver.cursor() as cursor, cursor.copy(
-        f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-    ) as copy:
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
         for row in rows:
             copy.write_row(tuple(row.values()))
 
 
-def append(*, session: Session, events: list[Prepared]) -> Appended:
+def append(*, session: Session, events: list[Prepared], origin: str) -> Appended:
     """Chain and insert `events`, skipping duplicates and reporting conflicts.
 
-    The caller decides what a conflict means (409 when atomic) and owns the commit.
+    `origin` goes into every record's hashed form: "server" for Custody's own records,
+    else the id of the ingest token that submitted them. The caller decides what a
+    conflict means (409 when atomic) and owns the commit.
     """
     head_seq, head_hash = lock_head(session)
     result = Appended(head_seq=head_seq, head_hash=head_hash)
@@ -160,8 +166,9 @@ def append(*, session: Session, events: list[Prepared]) -> Appended:
             "request_id": event.request_id,
             "payload_digest": digest,
             "prev_hash": prev,
+            "origin": origin,
         }
-        prev = chain_hash(prev, record)
+        prev = chain_hash(prev, canonical_record(record))
         actor = event.actor or {}
         resource = event.resource or {}
         records.append(
@@ -184,6 +191,8 @@ def append(*, session: Session, events: list[Prepared]) -> Appended:
                 "payload_digest": digest,
                 "prev_hash": record["prev_hash"],
                 "hash": prev,
+                "v": RECORD_VERSION,
+                "origin": origin,
                 "content_hash": event.content_hash,
             }
         )
@@ -209,19 +218,22 @@ def record_internal(
     outcome: Outcome = Outcome.success,
     request_id: str | None = None,
 ) -> int:
-    """Append one event of Custody's own (`source: custody`) and return its seq.
+    """Append one event of Custody's own (`source: custody`, origin "server") and
+    return its seq.
 
     Used for the chain of custody: token changes, audited reads, incident changes. It
     joins the caller's transaction, so the change and its log record commit together.
     """
     body = payload_body(attributes, None)
     time = format_time(datetime.now(UTC))
-    core = orjson.dumps([None, time, "custody", action, outcome.value, actor, resource, request_id])
+    core = orjson.dumps(
+        [None, time, SERVER_SOURCE, action, outcome.value, actor, resource, request_id]
+    )
     event = Prepared(
         index=0,
         event_id=None,
         time=time,
-        source="custody",
+        source=SERVER_SOURCE,
         action=action,
         outcome=outcome.value,
         actor=actor,
@@ -230,6 +242,6 @@ def record_internal(
         body=body,
         content_hash=hashlib.sha256(core + b"\n" + body).hexdigest(),
     )
-    appended = append(session=session, events=[event])
+    appended = append(session=session, events=[event], origin=SERVER_ORIGIN)
     assert appended.last_seq is not None  # an event without an id is never a duplicate
     return appended.last_seq

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
 
 
 class LogRecord(Base):
-    """One chained record. Columns hold exactly the fields that are hashed (see record.py)."""
+    """One chained record. Columns hold exactly the fields that are hashed (see
+    service.logformat.record); `v` is the record's format version, `origin` (v2) who
+    submitted it: "server" or an ingest token id."""
 
     __tablename__ = "log_records"
 
@@ -33,6 +44,8 @@ class LogRecord(Base):
     payload_digest: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    v: Mapped[int] = mapped_column(SmallInteger, server_default="1")
+    origin: Mapped[str | None] = mapped_column(String(64))
     # Not hashed: lets a retried event be recognised as identical without the payload.
     content_hash: Mapped[str] = mapped_column(String(64))
 

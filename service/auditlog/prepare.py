@@ -8,9 +8,8 @@ from typing import Any
 
 import orjson
 
-from service.auditlog.canonical import NotIJSON, canonical_json
-from service.auditlog.record import format_time
 from service.auditlog.schemas import EventIn, ItemError
+from service.logformat import NotIJSON, canonical_json, format_time, join_payload, refusal
 
 
 @dataclass(slots=True)
@@ -51,8 +50,7 @@ def payload_body(attributes: Any, raw: Any, limits: Limits | None = None) -> byt
             )
         if len(raw_bytes) > limits.max_raw_bytes:
             raise NotIJSON("raw", f"larger than {limits.max_raw_bytes} bytes ({len(raw_bytes)})")
-    # Keys in JCS order ("attributes" < "raw"), so the concatenation is itself JCS.
-    return b'{"attributes":' + attrs + b',"raw":' + raw_bytes + b"}"
+    return join_payload(attrs, raw_bytes)
 
 
 def _compact(model: Any) -> dict[str, str] | None:
@@ -69,16 +67,16 @@ def prepare(
     limits: Limits,
     bound_source: str | None = None,
 ) -> Prepared | ItemError:
-    source = event.source
-    if bound_source is not None:
-        if source is None:
-            source = bound_source
-        elif source != bound_source:
-            return SourceForbidden(
-                index=index,
-                field="source",
-                message=f"this token may only write events of source {bound_source!r}",
-            )
+    source = event.source if event.source is not None else bound_source
+    # Before the binding check: a forged internal record is a 422 for every token.
+    if (refused := refusal(source, event.action)) is not None:
+        return ItemError(index=index, field=refused[0], message=refused[1])
+    if bound_source is not None and source != bound_source:
+        return SourceForbidden(
+            index=index,
+            field="source",
+            message=f"this token may only write events of source {bound_source!r}",
+        )
     if source is None:
         return ItemError(index=index, field="source", message="Field required")
     try:

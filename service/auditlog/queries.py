@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from service.auditlog.errors import EventNotFound
 from service.auditlog.models import LogPayload, LogRecord
-from service.auditlog.record import format_time, record_from_row
 from service.auditlog.schemas import EventFilters
+from service.logformat import format_time, record_from_row
 
 MAX_PAGE = 1000
 STREAM_BATCH = 2000

@@ -97,6 +97,9 @@ class EventOut(BaseModel):
     payload_digest: str
     prev_hash: str
     hash: str
+    #: Who put the record in the log: "server" (Custody itself) or the ingest token id;
+    #: null for records written before the log moved to record format v2.
+    origin: str | None = None
     erased: bool = False
 
 

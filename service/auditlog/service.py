@@ -12,6 +12,7 @@ from service.auditlog.parse import Parsed
 from service.auditlog.prepare import Limits, Prepared, SourceForbidden, prepare
 from service.auditlog.schemas import IngestResult, ItemError
 from service.errors import ServiceError
+from service.logformat import SERVER_ORIGIN
 
 
 class SourceNotAllowed(ServiceError):
@@ -22,6 +23,8 @@ class SourceNotAllowed(ServiceError):
 @dataclass(frozen=True)
 class IngestOptions:
     limits: Limits
+    #: Who submits the events: the ingest token's id, hashed into every record.
+    origin: str
     partial: bool = False
     bound_source: str | None = None
 
@@ -67,7 +70,10 @@ def ingest(*, session: Session, parsed: Parsed, options: IngestOptions) -> Inges
             head_hash=head_hash,
             errors=errors,
         )
-    appended = append(session=session, events=ready)
+    # Ingest never writes server records, whatever calls it.
+    assert options.origin, "origin must be the submitting token's id"
+    assert options.origin != SERVER_ORIGIN, "origin must be the submitting token's id"
+    appended = append(session=session, events=ready, origin=options.origin)
     if appended.conflicts:
         if not options.partial:
             raise EventConflict(
@@ -79,7 +85,11 @@ def ingest(*, session: Session, parsed: Parsed, options: IngestOptions) -> Inges
         conflicted = {e.index for e in appended.conflicts}
         errors.extend(appended.conflicts)
         errors.sort(key=lambda e: e.index)
-        appended = append(session=session, events=[e for e in ready if e.index not in conflicted])
+        appended = append(
+            session=session,
+            events=[e for e in ready if e.index not in conflicted],
+            origin=options.origin,
+        )
     return IngestResult(
         accepted=appended.accepted,
         duplicates=appended.duplicates,

@@ -5,27 +5,49 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.auditlog.canonical import ZERO_HASH
 from service.auditlog.chain import read_head
 from service.auditlog.models import LogPayload, LogRecord
-from service.auditlog.record import chain_hash, payload_digest, record_builder
 from service.auditlog.schemas import VerifyReport
+from service.auditlog.trust import server_origin
+from service.logformat import ERASE_ACTION as ERASE_ACTION  # erase.py's name for it
+from service.logformat import (
+    GENESIS_PREV_HASH,
+    UPGRADE_ACTION,
+    canonical_record,
+    chain_hash,
+    payload_digest,
+    record_builder,
+    shape_problem,
+)
 
 BATCH = 5000
-ERASE_ACTION = "event.erase"
 
 
 def erased_seqs(session: Session) -> set[int]:
-    """Seqs whose payload was erased through the erasure procedure (it logs the seq)."""
+    """Seqs whose payload may be missing: named by a server-origin `event.erase` record,
+    or erased before the log moved to v2 as its `log.schema.upgrade` record attests.
+    A record a token submitted never excuses anything."""
     rows = session.execute(
         select(LogRecord.resource_id).where(
-            LogRecord.source == "custody", LogRecord.action == ERASE_ACTION
+            server_origin(),
+            LogRecord.action == ERASE_ACTION,
+            LogRecord.resource_type == "event",
         )
     ).scalars()
-    return {int(r) for r in rows if r is not None and r.isdigit()}
+    erased = {int(r) for r in rows if r is not None and r.isdigit()}
+    upgrades = session.execute(
+        select(LogPayload.body)
+        .join(LogRecord, LogRecord.seq == LogPayload.seq)
+        .where(server_origin(), LogRecord.action == UPGRADE_ACTION)
+    ).scalars()
+    for body in upgrades:
+        listed = orjson.loads(body)["attributes"].get("erased_seqs", [])
+        erased.update(s for s in listed if type(s) is int)
+    return erased
 
 
 def verify_chain(*, session: Session, from_seq: int = 1, to_seq: int | None = None) -> VerifyReport:
@@ -40,7 +62,7 @@ def verify_chain(*, session: Session, from_seq: int = 1, to_seq: int | None = No
         report.ok, report.first_bad_seq, report.reason = False, seq, reason
         return report
 
-    prev = ZERO_HASH
+    prev = GENESIS_PREV_HASH
     if from_seq > 1:
         before = session.execute(
             select(LogRecord.hash).where(LogRecord.seq == from_seq - 1)
@@ -82,14 +104,21 @@ def _walk(
     i_seq, i_prev, i_hash, i_digest, i_salt, i_body = (
         keys.index(k) for k in ("seq", "prev_hash", "hash", "payload_digest", "salt", "body")
     )
+    version = 1
     for row in result:
         seq = row[i_seq]
+        record = build(row)
         if seq != expected:
             failure = (expected, f"gap: records {expected}..{seq - 1} are missing")
         elif row[i_prev] != prev:
             failure = (seq, "link broken: prev_hash does not match the previous record's hash")
-        elif chain_hash(prev, build(row)) != row[i_hash]:
+        elif chain_hash(prev, canonical_record(record)) != row[i_hash]:
             failure = (seq, "content changed: the record does not match its hash")
+        elif (problem := shape_problem(record)) is not None:
+            failure = (seq, f"malformed record: {problem}")
+        elif record["v"] < version:
+            # Once the log moved to a version, an older record after it is a forgery.
+            failure = (seq, f"format downgrade: v{record['v']} after v{version}")
         elif (body := row[i_body]) is None:
             if seq not in erased:
                 failure = (seq, "payload missing without an erasure record")
@@ -97,6 +126,7 @@ def _walk(
             failure = (seq, "payload changed: attributes/raw do not match payload_digest")
         if failure is not None:
             break
+        version = record["v"]
         prev = row[i_hash]
         expected += 1
     # Counted once, not per row: a pydantic attribute write costs as much as a hash.

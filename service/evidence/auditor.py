@@ -27,7 +27,8 @@ from service.evidence.signing import (
     verify_checkpoint,
     verify_consistency_with_checkpoint,
 )
-from service.evidence.store import SqlNodeStore, leaf_of, records_after, tree_size
+from service.evidence.store import SqlNodeStore, records_after, tree_size
+from service.logformat import canonical_record, leaf_hash
 
 
 @dataclass
@@ -45,7 +46,7 @@ def _records_root(session: Session, old: Checkpoint, size: int) -> tuple[bytes |
     for record in records_after(session, 0):
         if record["seq"] > size or record["seq"] != tree.size + 1:
             break  # past the tree, or a gap: the roots below will not match, the finding
-        tree.append([leaf_of(record)[0]])
+        tree.append([leaf_hash(canonical_record(record))])
         if tree.size == old.tree_size:
             old_root = tree.root()
     return old_root, tree.root()

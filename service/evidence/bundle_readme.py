@@ -51,7 +51,10 @@ The signed message is these ASCII bytes, each line ending in a newline (0x0A):
 --------------
     hash == hex(SHA-256(bytes.fromhex(record["prev_hash"]) || JCS(record)))
 
-`record` is hashed exactly as it appears (the `hash` field is outside it). The record
+`record` is hashed exactly as it appears (the `hash` field is outside it). It carries
+its format version `v`: 1 (older logs, no `origin`) or 2, where `origin` says who put it
+in the log: "server" (Custody itself; then `source` is "custody") or the id of the
+ingest token that submitted it. Only server records speak for Custody. The record
 with seq 1 has prev_hash = 64 zeros. When two consecutive lines have consecutive seqs
 (k and k+1), record k+1's prev_hash must equal record k's hash. Records may have gaps
 when the export was filtered (one actor, one incident); the proofs below still tie each

@@ -32,15 +32,17 @@ from service.evidence.bundle_format import (
 from service.evidence.errors import EvidenceError
 from service.evidence.keys import load_public_key
 from service.evidence.merkle import verify_inclusion
-from service.evidence.records import (
-    GENESIS_PREV_HASH,
-    CanonicalizationError,
-    canonical,
-    chain_hash,
-    payload_digest,
-    record_leaf_hash,
-)
 from service.evidence.signing import Checkpoint, verify_checkpoint
+from service.logformat import (
+    GENESIS_PREV_HASH,
+    NotIJSON,
+    canonical_json,
+    chain_hash,
+    leaf_hash,
+    payload_body,
+    payload_digest,
+    shape_problem,
+)
 
 MAX_JSON_MEMBER = 16 * 1024 * 1024
 MAX_LINE = 64 * 1024 * 1024
@@ -172,13 +174,15 @@ class _Verifier:
         prev_hash = record.get("prev_hash")
         _require(_is_hex64(prev_hash), f"record seq {seq}: prev_hash is not 64 hex digits")
         try:
-            canonical_record = canonical(record)
-        except CanonicalizationError as exc:
+            canonical_record = canonical_json(record)
+        except NotIJSON as exc:
             raise _Failure(f"record seq {seq}: not canonicalizable JSON ({exc})") from None
         _require(
             chain_hash(prev_hash, canonical_record) == claimed,
             f"record seq {seq}: hash does not match its content",
         )
+        problem = shape_problem(record)
+        _require(problem is None, f"record seq {seq}: malformed record: {problem}")
         if seq == 1:
             _require(
                 prev_hash == GENESIS_PREV_HASH, "record seq 1: prev_hash is not the genesis value"
@@ -194,7 +198,7 @@ class _Verifier:
         self.records += 1
         if seq in self.evidence:
             self.found.add(seq)
-        return seq, claimed, record_leaf_hash(canonical_record)
+        return seq, claimed, leaf_hash(canonical_record)
 
     def _payload(self, seq: int, record: dict[str, Any], payload: Any) -> None:
         _require(
@@ -205,10 +209,9 @@ class _Verifier:
             f"record seq {seq}: malformed payload",
         )
         try:
-            digest = payload_digest(
-                bytes.fromhex(payload["salt"]), payload["attributes"], payload["raw"]
-            )
-        except CanonicalizationError as exc:
+            body = payload_body(payload["attributes"], payload["raw"])
+            digest = payload_digest(bytes.fromhex(payload["salt"]), body)
+        except NotIJSON as exc:
             raise _Failure(
                 f"record seq {seq}: payload is not canonicalizable JSON ({exc})"
             ) from None

@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.auditlog.record import record_from_row
 from service.evidence.bundle import BundleRecord, InclusionProof, Payload, write_bundle
 from service.evidence.checkpoints import checkpoint_now, covering, to_checkpoint
 from service.evidence.incident_scope import anchor_checkpoint, anchor_manifest
@@ -22,6 +21,7 @@ from service.evidence.schemas import Scope
 from service.evidence.selection import select_scope
 from service.evidence.signing import Checkpoint
 from service.evidence.store import SqlNodeStore
+from service.logformat import record_from_row
 
 BATCH = 1000
 

@@ -20,13 +20,13 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.auditlog.models import LogRecord
-from service.auditlog.record import format_time
 from service.evidence.merkle import consistency_proof
 from service.evidence.models import CheckpointRow
 from service.evidence.signing import Checkpoint
 from service.evidence.store import SqlNodeStore
 from service.incidents.models import Incident, IncidentEvidence
 from service.incidents.service import get as get_incident
+from service.logformat import format_time
 
 
 def incident_clause(*, session: Session, incident: str) -> ColumnElement[bool]:

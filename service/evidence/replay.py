@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from hashlib import sha256
 from typing import Any
 
 import orjson
@@ -23,9 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from service.auditlog.canonical import ZERO_HASH, canonical_record
 from service.auditlog.models import LogRecord
-from service.auditlog.record import payload_digest, record_builder
 from service.auditlog.verify import erased_seqs
 from service.evidence.checkpoints import latest, to_checkpoint
 from service.evidence.errors import EvidenceError
@@ -34,6 +31,15 @@ from service.evidence.schemas import Scope
 from service.evidence.selection import select_scope
 from service.evidence.signing import Checkpoint, verify_checkpoint
 from service.evidence.store import SqlNodeStore
+from service.logformat import (
+    GENESIS_PREV_HASH,
+    canonical_record,
+    chain_hash,
+    leaf_hash,
+    payload_digest,
+    record_builder,
+    shape_problem,
+)
 
 BATCH = 2000
 
@@ -80,8 +86,10 @@ class Replayer:
             record, stored_hash, body, salt = item
             seq, prev_hash = record["seq"], record["prev_hash"]
             data = canonical_record(record)
-            if sha256(bytes.fromhex(prev_hash) + data).hexdigest() != stored_hash:
+            if chain_hash(prev_hash, data) != stored_hash:
                 fail(seq, "content changed: the record does not match its hash")
+            elif (problem := shape_problem(record)) is not None:
+                fail(seq, f"malformed record: {problem}")
             if self.prev is not None and self.prev[0] == seq - 1:
                 if prev_hash != self.prev[1]:
                     fail(seq, "link broken: prev_hash differs from seq - 1's hash")
@@ -95,7 +103,7 @@ class Replayer:
             ):
                 fail(seq, "payload changed: it does not match payload_digest")
             if self.checkpoint is not None and seq <= self.checkpoint.tree_size:
-                leaves[seq - 1] = sha256(b"\x00" + data).digest()
+                leaves[seq - 1] = leaf_hash(data)
             self.prev = (seq, stored_hash)
         self._links(detached)
         self._anchor(leaves)
@@ -110,7 +118,7 @@ class Replayer:
             stored = {int(r.seq): str(r.hash) for r in self.session.execute(query)}
         for record in records:
             seq = record["seq"]
-            expected = ZERO_HASH if seq == 1 else stored.get(seq - 1)
+            expected = GENESIS_PREV_HASH if seq == 1 else stored.get(seq - 1)
             if expected is None:
                 self.outcome.fail(seq, f"gap: record {seq - 1} is missing")
             elif record["prev_hash"] != expected:

@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.auditlog.models import LogPayload, LogRecord
-from service.auditlog.record import format_time
 from service.evidence.schemas import AccessState, Grant, VersionState
+from service.logformat import format_time
 
 GRANT = "model.permission.grant"
 REVOKE = "model.permission.revoke"

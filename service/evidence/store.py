@@ -8,21 +8,19 @@ so concurrent appenders (worker and an on-demand checkpoint) queue, never fork.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
-from service.auditlog.canonical import canonical_record
 from service.auditlog.chain import read_head
 from service.auditlog.models import LogRecord
-from service.auditlog.record import record_builder
 from service.evidence.errors import MissingNodeError
 from service.evidence.incremental import IncrementalTree
 from service.evidence.merkle import HASH_SIZE, Node, NodeKey
 from service.evidence.models import MerkleNode, MerkleState
+from service.logformat import canonical_record, leaf_hash, record_builder
 
 APPEND_BATCH = 5000
 # Keys per SELECT: keeps statements well under the bind-parameter limits of both databases.
@@ -54,15 +52,6 @@ class SqlNodeStore:
             for level, idx, digest in rows:
                 found[(int(level), int(idx))] = bytes(digest)
         return found
-
-
-def leaf_of(record: dict[str, Any]) -> tuple[bytes, str]:
-    """(Merkle leaf hash, recomputed chain hash) of a record, from one canonical
-    encoding: leaf = SHA-256(0x00 || JCS(record))."""
-    data = canonical_record(record)
-    leaf = hashlib.sha256(b"\x00" + data).digest()
-    chained = hashlib.sha256(bytes.fromhex(record["prev_hash"]) + data).hexdigest()
-    return leaf, chained
 
 
 def records_after(
@@ -114,7 +103,7 @@ def append_from_log(*, session: Session, tree: IncrementalTree, limit: int = APP
     ):
         if record["seq"] != expected:
             break
-        leaves.append(leaf_of(record)[0])
+        leaves.append(leaf_hash(canonical_record(record)))
     if not leaves:
         return 0
     _insert_nodes(session, tree.append(leaves))

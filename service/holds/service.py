@@ -15,13 +15,13 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from service.auditlog.chain import record_internal
-from service.auditlog.record import format_time
 from service.auth.schemas import Principal
 from service.holds.errors import HoldAlreadyReleased, HoldNotFound, InvalidHold
 from service.holds.models import LegalHold
 from service.holds.schemas import HoldCreate, HoldStatus, criteria
 from service.incidents.models import Incident, IncidentEvidence
 from service.incidents.schemas import Status
+from service.logformat import format_time
 
 # Statuses in which an incident is finished: its evidence is no longer held by it.
 FINISHED = (Status.closed.value, Status.false_positive.value, Status.duplicate.value)

@@ -113,10 +113,15 @@ def audit(incident_id: Annotated[str, typer.Argument(help="INC-N")]) -> None:
     from service.config import Settings
     from service.db import database, session_scope
     from service.incidents.audit import audit_incident
+    from service.incidents.errors import IncidentNotFound
 
     settings = Settings()
-    with database(settings.database_url) as factory, session_scope(factory) as session:
-        result = audit_incident(session=session, incident_id=incident_id)
+    try:
+        with database(settings.database_url) as factory, session_scope(factory) as session:
+            result = audit_incident(session=session, incident_id=incident_id)
+    except IncidentNotFound as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
     if result.ok:
         console.print(
             f"[green]OK[/green] {result.incident_id} matches its {result.records} log records"

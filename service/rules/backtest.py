@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from service.auditlog.record import format_time
+from service.logformat import format_time
 from service.rules.engine import Engine
 from service.rules.loader import load_rule_files
 from service.rules.logread import newest_time, stream_events

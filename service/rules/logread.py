@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from service.auditlog import queries
 from service.auditlog.models import LogRecord
-from service.auditlog.record import parse_time
 from service.auditlog.schemas import EventFilters
+from service.logformat import parse_time
 
 _STREAM = 2000
 # Custody's own records (audited reads, token and incident changes) carry the server's

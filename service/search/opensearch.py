@@ -16,8 +16,8 @@ from opensearchpy.helpers import bulk
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.auditlog.record import format_time
 from service.auditlog.schemas import EventFilters
+from service.logformat import format_time
 from service.search.documents import KEYWORDS
 from service.search.errors import SearchUnavailable
 from service.search.index import Hits, query_terms, words

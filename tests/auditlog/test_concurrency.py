@@ -21,7 +21,7 @@ BATCH = 50
 def _writer(url: str, writer: int) -> None:
     import orjson
 
-    options = IngestOptions(limits=Limits(65536, 262144))
+    options = IngestOptions(limits=Limits(65536, 262144), origin="tok_writer")
     with database(url) as factory:
         for start in range(0, EVENTS_PER_WRITER, BATCH):
             batch = [

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from service.cli import app as cli
 from tests.conftest import event
+from tests.evidence.dbhelpers import without_triggers
 
 
 def _seed(client: TestClient) -> int:
@@ -63,12 +66,15 @@ def test_erasure_needs_a_reason_and_happens_once(client: TestClient, app: Any) -
     )
 
 
-def test_a_payload_deleted_without_erasure_is_still_tampering(
-    client: TestClient, app: Any, db_url: str
+def test_a_payload_deleted_without_erasure_is_refused_and_still_tampering(
+    client: TestClient, app: Any, backend: str, db_url: str
 ) -> None:
     seq = _seed(client)
-    with app.state.engine.begin() as conn:
+    refused = pytest.raises(DBAPIError, match=r"no server-origin event\.erase record")
+    with refused, app.state.engine.begin() as conn:
         conn.execute(text(f"DELETE FROM log_payloads WHERE seq = {seq}"))
+    # An attacker who can switch the guard off still cannot hide the deletion.
+    without_triggers(app, backend, f"DELETE FROM log_payloads WHERE seq = {seq}")
     result = CliRunner().invoke(cli, ["verify"], env={"CUSTODY_DATABASE_URL": db_url})
     assert result.exit_code == 1
     assert f"seq {seq}" in result.output

@@ -42,7 +42,15 @@ def without_triggers(app: Any, backend: str, *statements: str) -> None:
     """What an attacker with database access does: switch the guards off, then edit."""
     with app.state.engine.begin() as conn:
         if backend == "postgresql":
-            for table in ("log_records", "log_payloads", "log_head", "merkle_nodes", "checkpoints"):
+            for table in (
+                "log_records",
+                "log_payloads",
+                "log_head",
+                "merkle_nodes",
+                "checkpoints",
+                "incident_timeline",
+                "incident_evidence",
+            ):
                 conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
         else:
             names = conn.execute(
@@ -57,7 +65,7 @@ def without_triggers(app: Any, backend: str, *statements: str) -> None:
 def rechain_from(app: Any, seq: int, actor_id: str = "mallory") -> tuple[list[str], str]:
     """A full rewrite from `seq` on: change its actor, then recompute every later hash so
     the links hold. Returns the UPDATE statements and the new head hash."""
-    from service.auditlog.record import chain_hash, record_from_row
+    from service.logformat import canonical_record, chain_hash, record_from_row
 
     with app.state.engine.connect() as conn:
         rows = conn.execute(text("SELECT * FROM log_records ORDER BY seq")).mappings().all()
@@ -69,7 +77,8 @@ def rechain_from(app: Any, seq: int, actor_id: str = "mallory") -> tuple[list[st
             data["actor_id"] = actor_id
         if data["seq"] >= seq:
             data["prev_hash"] = prev or data["prev_hash"]
-            data["hash"] = chain_hash(data["prev_hash"], record_from_row(SimpleNamespace(**data)))
+            record = record_from_row(SimpleNamespace(**data))
+            data["hash"] = chain_hash(data["prev_hash"], canonical_record(record))
             statements.append(
                 f"UPDATE log_records SET actor_id = '{data['actor_id']}', "
                 f"prev_hash = '{data['prev_hash']}', hash = '{data['hash']}' "

@@ -24,14 +24,16 @@ from service.evidence.bundle import (
 from service.evidence.incremental import IncrementalTree
 from service.evidence.keys import key_fingerprint, public_key_pem
 from service.evidence.merkle import MemoryNodeStore, inclusion_proof
-from service.evidence.records import (
-    GENESIS_PREV_HASH,
-    canonical,
-    chain_hash,
-    payload_digest,
-    record_leaf_hash,
-)
 from service.evidence.signing import sign_checkpoint
+from service.logformat import GENESIS_PREV_HASH, chain_hash, payload_body
+from service.logformat import canonical_json as canonical
+from service.logformat import leaf_hash as record_leaf_hash
+from service.logformat import payload_digest as digest_of_body
+
+
+def payload_digest(salt: bytes, attributes: Any, raw: Any) -> str:
+    return digest_of_body(salt, payload_body(attributes, raw))
+
 
 LOG_SIZE = 20
 EXPORTED = [1, 2, 3, 4, 5, 9, 12, 13, 14, 20]

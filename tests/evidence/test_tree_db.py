@@ -9,7 +9,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from service.auditlog.models import LogRecord
-from service.auditlog.record import record_from_row
 from service.config import Settings
 from service.db import session_scope
 from service.evidence.merkle import (
@@ -21,15 +20,16 @@ from service.evidence.merkle import (
     root_at,
 )
 from service.evidence.multiproof import inclusion_proofs, root_with_leaves
-from service.evidence.store import SqlNodeStore, catch_up, leaf_of, read_tree
+from service.evidence.store import SqlNodeStore, catch_up, read_tree
 from service.evidence.task import Checkpointer
+from service.logformat import canonical_record, leaf_hash, record_from_row
 from tests.evidence.dbhelpers import fill
 
 
 def _leaves(sessions: Any) -> list[bytes]:
     with session_scope(sessions) as session:
         rows = session.execute(select(*LogRecord.__table__.columns).order_by(LogRecord.seq))
-        return [leaf_of(record_from_row(row))[0] for row in rows]
+        return [leaf_hash(canonical_record(record_from_row(row))) for row in rows]
 
 
 def test_proofs_equal_the_reference_for_every_size(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from service.cli import app as cli
+from tests.evidence.dbhelpers import without_triggers
 from tests.incidents.conftest import ingest, open_incident, patch
 
 
@@ -54,22 +57,30 @@ def test_direct_sql_edit_of_the_incident_row_is_detected(
     assert "assignee: table says 'mallory', log says 'bob'" in result.output
 
 
-def test_deleted_evidence_comment_and_step_edits_are_detected(
-    client: TestClient, app: Any, db_url: str
+def test_deleted_evidence_comment_and_step_edits_are_refused_then_detected(
+    client: TestClient, app: Any, backend: str, db_url: str
 ) -> None:
     seq = _busy_incident(client)["seqs"][0]
-    with app.state.engine.begin() as conn:
-        conn.execute(
-            text("DELETE FROM incident_evidence WHERE incident_number = 1 AND seq = :s"), {"s": seq}
-        )
-        conn.execute(text("UPDATE incident_timeline SET body = 'nothing' WHERE kind = 'comment'"))
-        conn.execute(text("DELETE FROM incident_runbooks WHERE incident_number = 1"))
+    edits = (
+        f"DELETE FROM incident_evidence WHERE incident_number = 1 AND seq = {seq}",
+        "UPDATE incident_timeline SET body = 'nothing' WHERE kind = 'comment'",
+    )
+    for sql in edits:  # the timeline and evidence links are append-only in the database
+        with pytest.raises(DBAPIError, match="append-only"), app.state.engine.begin() as conn:
+            conn.execute(text(sql))
+    # With the guards switched off, the audit still sees every edit.
+    without_triggers(
+        app, backend, *edits, "DELETE FROM incident_runbooks WHERE incident_number = 1"
+    )
     result = _audit(db_url, "INC-1")
     assert result.exit_code == 1
     assert f"evidence seqs: not in the log [], missing from the tables [{seq}]" in result.output
     assert "comments" in result.output and "runbook: table says None" in result.output
 
 
-def test_audit_of_an_incident_that_never_existed(db_url: str, client: TestClient) -> None:
+def test_audit_of_an_incident_that_never_existed_is_an_error(
+    db_url: str, client: TestClient
+) -> None:
     result = _audit(db_url, "INC-5")
-    assert result.exit_code == 0  # nothing in the tables, nothing in the log
+    assert result.exit_code == 1  # neither the tables nor the log have it: not "OK"
+    assert "No incident INC-5" in result.output

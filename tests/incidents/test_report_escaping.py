@@ -42,7 +42,8 @@ def test_user_text_is_inert_in_the_report(client: TestClient) -> None:
     ):
         assert live not in report, live
     headings = [line for line in report.splitlines() if line.startswith("#")]
-    assert headings == [headings[0], "## Summary", "## Timeline", "## Entities", "## Evidence", *headings[5:]]
+    expected = [headings[0], "## Summary", "## Timeline", "## Entities", "## Evidence"]
+    assert headings[:5] == expected
     assert all("Forged" not in h and "Resolved" not in h for h in headings)
     assert not any(re.match(r"\s*([-+*]|\d+[.)]) forged", line) for line in report.splitlines())
 

@@ -5,7 +5,7 @@ the differences are removed: small integral floats (orjson writes `100.0`, JCS `
 are turned into ints; large integral floats, floats below 1e-5 (exponent notation
 differs) and keys outside the Basic Multilingual Plane (JCS sorts by UTF-16 code
 units, orjson by code points) send the value to the `rfc8785` package instead.
-`tests/auditlog/test_canonical.py` proves the equality with hypothesis.
+`tests/logformat/test_canonical.py` proves the equality with hypothesis.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import rfc8785
 
 MAX_SAFE_INTEGER = 2**53 - 1
 MAX_DEPTH = 64
-ZERO_HASH = "0" * 64
 
 
 class NotIJSON(ValueError):

@@ -20,6 +20,7 @@ from service.health import router as health_router
 from service.holds.api import router as holds_router
 from service.incidents.api import entities_router
 from service.incidents.api import router as incidents_router
+from service.incidents.runbook_api import router as incident_runbook_router
 from service.logging import configure_logging
 from service.metrics import Metrics
 from service.middleware import RequestContext
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         incidents_router,
         entities_router,
         runbooks_router,
+        incident_runbook_router,
         rules_router,
         search_router,
         holds_router,

@@ -10,7 +10,6 @@ from service.config import Settings
 from service.db import session_scope
 from service.evidence.checkpoints import due, latest, signing_key, store_checkpoint
 from service.evidence.store import APPEND_BATCH, append_from_log, read_tree, tree_size
-from service.worker import BUILDERS
 
 
 class Checkpointer:
@@ -48,5 +47,3 @@ class Checkpointer:
 def build(settings: Settings) -> Checkpointer:
     return Checkpointer(settings)
 
-
-BUILDERS.append(build)

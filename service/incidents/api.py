@@ -17,7 +17,7 @@ from service.auth.schemas import Principal, Scope
 from service.config import Settings
 from service.deps import get_session, get_settings
 from service.errors import InvalidInput
-from service.incidents import changes, entity_store, linking, queries, report, stats
+from service.incidents import changes, entity_store, flows, linking, queries, report, stats
 from service.incidents import evidence as evidence_mod
 from service.incidents import service as incidents
 from service.incidents.custody import Actor
@@ -43,7 +43,6 @@ from service.incidents.schemas import (
     TimelinePage,
 )
 from service.incidents.sla import policy_of
-from service.runbooks import library
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 Read = Annotated[Principal, Depends(require(Scope.read))]
@@ -144,7 +143,7 @@ def create_incident(
     session: Db,
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> IncidentOut:
-    incident = incidents.open_incident(
+    incident = flows.open_incident(
         session=session,
         actor=Actor.of(principal),
         title=body.title,
@@ -154,8 +153,7 @@ def create_incident(
         tags=body.tags,
         evidence_seqs=body.evidence,
         runbook_id=body.runbook_id,
-        templates=library.templates(settings.runbooks_dir),
-        sla=policy_of(settings),
+        policy=flows.Policy.of(settings),
     )
     session.commit()
     out = queries.one(session=session, incident=incident)

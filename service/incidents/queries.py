@@ -14,11 +14,10 @@ from sqlalchemy.orm import Session
 from service.errors import InvalidInput
 from service.incidents import entity_store
 from service.incidents.custody import iso, public_id
-from service.incidents.models import Incident, TimelineEntry
+from service.incidents.models import Incident, RunbookInstance, TimelineEntry
 from service.incidents.schemas import IncidentOut, SortKey, Status
 from service.incidents.sla import overdue_clause, sla_view
 from service.incidents.transitions import allowed_next
-from service.runbooks.models import RunbookInstance
 
 MAX_PAGE = 500
 

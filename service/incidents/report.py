@@ -11,12 +11,11 @@ from sqlalchemy.orm import Session
 
 from service.auditlog.chain import read_head
 from service.auditlog.models import LogRecord
-from service.incidents import entity_store, queries
+from service.incidents import entity_store, queries, runbook
 from service.incidents import evidence as evidence_mod
 from service.incidents.custody import iso
 from service.incidents.models import Incident, TimelineEntry
 from service.incidents.schemas import Actor, TimelineOut
-from service.runbooks import instances
 
 _EVIDENCE_LIMIT = 10_000
 
@@ -78,10 +77,10 @@ def describe(entry: TimelineEntry) -> str:
     parts = [f"{cell(k)}: {cell(v['from'])} -> {cell(v['to'])}" for k, v in entry.changes.items()]
     details = entry.details
     if entry.kind == "open":
-        runbook = details.get("runbook") or {}
+        attached = details.get("runbook") or {}
         parts.insert(0, f"opened with {len(details.get('seqs', []))} evidence events")
-        if runbook:
-            parts.append(f"runbook {cell(runbook['runbook_id'])}")
+        if attached:
+            parts.append(f"runbook {cell(attached['runbook_id'])}")
     elif entry.kind == "evidence":
         parts.insert(0, f"evidence added: seq {cell(details.get('seqs'))}")
     elif entry.kind == "runbook.step":
@@ -175,10 +174,10 @@ def _evidence_section(*, session: Session, incident: Incident) -> list[str]:
 
 
 def _runbook_section(*, session: Session, number: int) -> list[str]:
-    instance = instances.get(session=session, number=number)
+    instance = runbook.get(session=session, number=number)
     if instance is None:
         return ["", "## Runbook", "", "No runbook attached."]
-    body = instances.to_out(instance)
+    body = runbook.to_out(instance)
     progress = body["progress"]
     lines = [
         "",

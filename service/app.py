@@ -18,6 +18,7 @@ from service.evidence.api import router as evidence_router
 from service.evidence.replay_api import router as replay_router
 from service.health import router as health_router
 from service.holds.api import router as holds_router
+from service.improvements.api import router as improvements_router
 from service.incidents.api import entities_router
 from service.incidents.api import router as incidents_router
 from service.incidents.runbook_api import router as incident_runbook_router
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         search_router,
         holds_router,
         snoozes_router,
+        improvements_router,
     ):
         app.include_router(router)
     return app

@@ -65,6 +65,7 @@ class Incident(Base):
     rule_hash: Mapped[str | None] = mapped_column(String(64))
     group: Mapped[dict[str, Any]] = mapped_column("group_values", JSON)
     tags: Mapped[list[str]] = mapped_column(JSON)
+    category: Mapped[str | None] = mapped_column(String(40), index=True)
     dedup_key: Mapped[str | None] = mapped_column(String(128))
     # Equal to dedup_key while the incident accepts new firings, NULL otherwise; unique,
     # so two workers can never both open an incident for one firing.

@@ -175,7 +175,7 @@ def worker() -> None:
     tasks = worker_mod.build_tasks(settings)
     get_logger("custody").info("worker.start", tasks=[t.name for t in tasks])
     with database(settings.database_url) as factory:
-        worker_mod.run(tasks, factory, stop)
+        worker_mod.run(tasks, factory, stop, heartbeat=settings.worker_heartbeat_file)
 
 
 @app.command()

@@ -29,6 +29,7 @@ from service.observability import DatabaseCollector
 from service.rules.api import router as rules_router
 from service.runbooks.api import router as runbooks_router
 from service.search.api import router as search_router
+from service.sharing.api import router as sharing_router
 from service.snoozes.api import router as snoozes_router
 from service.worker import InProcessWorker, build_tasks
 
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         holds_router,
         snoozes_router,
         improvements_router,
+        sharing_router,
     ):
         app.include_router(router)
     return app

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     worker_heartbeat_file: Path | None = None
     notify_max_attempts: int = Field(default=12, ge=1)
     public_url: str | None = None
+    # Who exported an incident, as peers see it (STIX identity, MISP Orgc).
+    sharing_producer: str = Field(default="Custody", min_length=1, max_length=200)
 
     @property
     def background_in_process(self) -> bool:

@@ -1,4 +1,4 @@
-"""Incident categories (AI incident taxonomy) and improvement items.
+"""Incident categories (AI incident taxonomy), TLP levels, and improvement items.
 
 Revision ID: 0024
 Revises: 0017
@@ -22,6 +22,9 @@ def upgrade() -> None:
     with op.batch_alter_table("incidents") as batch:
         batch.add_column(sa.Column("category", sa.String(length=40), nullable=True))
         batch.create_index("ix_incidents_category", ["category"])
+        batch.add_column(
+            sa.Column("tlp", sa.String(length=20), server_default="TLP:AMBER", nullable=False)
+        )
     op.create_table(
         "improvements",
         sa.Column("number", sa.Integer(), autoincrement=True, nullable=False),
@@ -51,5 +54,6 @@ def downgrade() -> None:
     op.drop_index("ix_improvements_status_number", table_name="improvements")
     op.drop_table("improvements")
     with op.batch_alter_table("incidents") as batch:
+        batch.drop_column("tlp")
         batch.drop_index("ix_incidents_category")
         batch.drop_column("category")

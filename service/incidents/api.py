@@ -155,6 +155,7 @@ def create_incident(
         assignee=body.assignee,
         tags=body.tags,
         category=body.category.value if body.category else None,
+        tlp=body.tlp.value,
         evidence_seqs=body.evidence,
         runbook_id=body.runbook_id,
         policy=flows.Policy.of(settings),

@@ -73,6 +73,8 @@ def update_incident(
         incident.tags = list(dict.fromkeys(patch.tags))
     if patch.category is not None:
         incident.category = patch.category.value
+    if patch.tlp is not None:
+        incident.tlp = patch.tlp.value
     changes = diff(before, snapshot(incident))
     if not changes:
         return incident

@@ -61,6 +61,7 @@ def to_dict(incident: Any, runbook_id: str | None) -> dict[str, Any]:
         "group": incident.group,
         "tags": incident.tags,
         "category": incident.category,
+        "tlp": incident.tlp,
         "dedup_key": incident.dedup_key,
         "duplicate_of": public_id(incident.duplicate_of),
         "first_seen": iso(incident.first_seen),

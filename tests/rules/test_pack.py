@@ -24,6 +24,7 @@ RUNBOOKS = {
     "api-key-abuse",
     "logging-guardrail-tampering",
     "generic-ai-incident",
+    "deployment-without-assurance",
 }
 REPORT = run_rule_tests(rules_dir=RULES)
 

@@ -115,3 +115,41 @@ class VersionState(BaseModel):
     deployed_at: str | None
     deployed_by: str | None
     seq: int | None
+
+
+class AgentGrant(BaseModel):
+    resource_type: str
+    resource_id: str
+    permission: str
+    granted_at: str
+    granted_by: str | None
+    seq: int
+
+
+class AgentTools(BaseModel):
+    tools: list[str]
+    declared_at: str
+    seq: int
+
+
+class AgentPrincipal(BaseModel):
+    principal: str
+    first_seen: str
+    last_seen: str
+    events: int
+    actions: list[str]
+
+
+class AgentState(BaseModel):
+    """What the agent could do (grants held, tools allowed) and for whom it acted."""
+
+    agent_id: str
+    at: str
+    since: str
+    grants: list[AgentGrant]
+    allowed_tools: AgentTools | None
+    on_behalf_of: list[AgentPrincipal]
+    grant_events_considered: int
+    unreadable_seqs: list[int] = Field(
+        default_factory=list, description="records whose payload was erased (unreadable)"
+    )

@@ -106,6 +106,19 @@ def _usage(a: dict[str, Any]) -> dict[str, Any]:
     return _compact(usage)
 
 
+def _tool_names(definitions: Any) -> list[str] | None:
+    """Names of the tools an agent was given (`gen_ai.tool.definitions`): what it may call."""
+    parsed = _content(definitions)
+    if not isinstance(parsed, list):
+        return None
+    names = {
+        d.get("name") or (d.get("function") or {}).get("name")
+        for d in parsed
+        if isinstance(d, dict)
+    }
+    return sorted(n for n in names if isinstance(n, str) and n) or None
+
+
 def _operation(item: Item) -> str:
     op = item.attributes.get("gen_ai.operation.name")
     if isinstance(op, str) and op:
@@ -224,6 +237,7 @@ def to_event(
             "data_source_id": _str(a.get("gen_ai.data_source.id")),
             "on_behalf_of": on_behalf_of if on_behalf_of != actor["id"] else None,
             "api_key_id": api_key_id,
+            "allowed_tools": _tool_names(a.get("gen_ai.tool.definitions")),
             "error_type": _str(a.get("error.type")),
         }
     )

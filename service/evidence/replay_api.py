@@ -43,6 +43,9 @@ def replay_scope(
     source: str | None = None,
     action: Annotated[str | None, Query(description="exact, or a prefix ending in *")] = None,
     incident: Annotated[str | None, Query(description="INC-N")] = None,
+    trace_id: Annotated[
+        str | None, Query(description="one agent run (its request_id), answered as a tree")
+    ] = None,
     since: Annotated[datetime | None, Query(description="event time >= since")] = None,
     until: Annotated[datetime | None, Query(description="event time < until")] = None,
     from_seq: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
@@ -51,7 +54,7 @@ def replay_scope(
     try:
         return Scope(
             actor=actor, resource_type=resource_type, resource_id=resource_id, source=source,
-            action=action, incident=incident, since=since, until=until,
+            action=action, incident=incident, trace_id=trace_id, since=since, until=until,
             from_seq=from_seq, to_seq=to_seq,
         )  # fmt: skip
     except ValidationError as exc:

@@ -59,6 +59,10 @@ class Scope(BaseModel):
     source: str | None = None
     action: Annotated[str | None, Field(description="exact, or a prefix ending in *")] = None
     incident: Annotated[str | None, Field(description="INC-N: its evidence and actors")] = None
+    trace_id: Annotated[
+        str | None,
+        Field(min_length=1, max_length=256, description="one agent run (request_id): a tree"),
+    ] = None
     since: datetime | None = None
     until: datetime | None = None
     from_seq: Annotated[int | None, Field(ge=1, le=MAX_SEQ)] = None

@@ -24,6 +24,7 @@ RUNBOOKS = {
     "api-key-abuse",
     "logging-guardrail-tampering",
     "generic-ai-incident",
+    "agent-misuse",
 }
 REPORT = run_rule_tests(rules_dir=RULES)
 

@@ -23,6 +23,7 @@ SHIPPED_IDS = {
     "api-key-abuse",
     "logging-guardrail-tampering",
     "generic-ai-incident",
+    "agent-misuse",
 }
 
 

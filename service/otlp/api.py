@@ -31,6 +31,7 @@ from service.auth.schemas import Principal, Scope
 from service.body import read_body
 from service.config import Settings
 from service.deps import get_session, get_settings
+from service.errors import PayloadTooLarge
 from service.otlp.decode import PROTOBUF, Item, log_records, parse_message, spans
 from service.otlp.service import OtlpResult, ingest_items
 
@@ -41,6 +42,10 @@ _CONTENT: dict[str, Any] = {"content": {PROTOBUF: {}, "application/json": {}}}
 def _store(
     request: Request, items: list[Item], principal: Principal, session: Session, settings: Settings
 ) -> OtlpResult:
+    if len(items) > settings.max_events_per_request:
+        raise PayloadTooLarge(
+            f"{len(items)} records in one request; the limit is {settings.max_events_per_request}"
+        )
     options = IngestOptions(
         limits=Limits(settings.max_attributes_bytes, settings.max_raw_bytes),
         partial=True,  # OTLP has no atomic batches: the sender is told what was refused

@@ -71,7 +71,11 @@ def source_name(resource: dict[str, Any]) -> str:
 def _time(ns: int) -> str:
     if ns <= 0:
         raise MappingError("time", "start time is missing (time_unix_nano is 0)")
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
+    try:
+        when = datetime.fromtimestamp(ns / 1e9, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise MappingError("time", f"time_unix_nano {ns} is out of range") from None
+    return when.isoformat().replace("+00:00", "Z")
 
 
 def _str(value: Any) -> str | None:

@@ -126,12 +126,12 @@ def _kv(key: str, value: str | int) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
-def _span(span_id: bytes, **attrs: str | int) -> Span:
+def _span(span_id: bytes, start: int = 1764504000000000000, **attrs: str | int) -> Span:
     return Span(
         trace_id=bytes.fromhex("5b8aa5a2d2c872e8321cf37308d69df2"),
         span_id=span_id,
         name="chat",
-        start_time_unix_nano=1764504000000000000,
+        start_time_unix_nano=start,
         end_time_unix_nano=1764504001000000000,
         attributes=[_kv(k.replace("__", "."), v) for k, v in attrs.items()],
     )
@@ -149,6 +149,7 @@ def test_protobuf_partial_success(client: TestClient) -> None:
                             _span(b"\x00" * 8, gen_ai__operation__name="chat"),  # bad span id
                             _span(b"\x03" * 8, gen_ai__agent__id="a" * 600),  # actor.id too long
                             _span(b"\x04" * 8, http__route="/"),  # not GenAI: ignored
+                            _span(b"\x05" * 8, 2**64 - 1, gen_ai__operation__name="chat"),
                         ]
                     )
                 ],
@@ -162,9 +163,10 @@ def test_protobuf_partial_success(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/x-protobuf"
     answer = ExportTraceServiceResponse.FromString(response.content)
-    assert answer.partial_success.rejected_spans == 2
+    assert answer.partial_success.rejected_spans == 3
     message = answer.partial_success.error_message
     assert "span 1: span_id" in message and "span 2: actor.id" in message
+    assert "span 4: time" in message
     events = _events(client)
     assert [e["attributes"]["span_id"] for e in events] == ["01" * 8]
     assert events[0]["source"] == "gateway" and events[0]["action"] == "model.invoke"
@@ -266,6 +268,16 @@ def test_tokens(client: TestClient, make_token: Any) -> None:
     events = _events(client)
     assert events and {e["source"] for e in events} == {"assistants"}
     assert {e["origin"] for e in events} != {"server"}
+
+
+def test_too_many_records_is_413(client: TestClient, app: Any) -> None:
+    app.state.settings.max_events_per_request = 2
+    body = (FIXTURES / "genai_traces.json").read_bytes()
+    response = client.post(
+        "/otlp/v1/traces", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413 and "limit is 2" in response.json()["detail"]
+    assert _events(client) == []
 
 
 def test_non_genai_kept_by_configuration(client: TestClient, app: Any) -> None:

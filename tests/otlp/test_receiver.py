@@ -288,3 +288,14 @@ def test_non_genai_kept_by_configuration(client: TestClient, app: Any) -> None:
     kept = [e for e in _events(client) if e["action"] == "otel.span"]
     assert len(kept) == 1 and kept[0]["attributes"]["otel"]["name"] == "GET /static/app.js"
     assert orjson.loads(response.content) == {}
+
+
+def test_service_named_custody_cannot_forge_server_records(client: TestClient) -> None:
+    doc = json.loads((FIXTURES / "genai_traces.json").read_bytes())
+    doc["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"] = "custody"
+    response = client.post("/otlp/v1/traces", json=doc)
+    assert response.status_code == 200, response.text
+    partial = response.json()["partialSuccess"]
+    assert int(partial["rejectedSpans"]) == 4
+    assert "source: source 'custody' is reserved" in partial["errorMessage"]
+    assert _events(client) == []

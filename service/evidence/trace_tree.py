@@ -27,7 +27,7 @@ def _kind(attributes: dict[str, Any]) -> Any:
 
 def tree_order(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``events`` (in seq order) in depth-first tree order, each with a ``tree`` object
-    ``{depth, agent_depth, parent_seq, span_id, parent_span_id, orphan}``; and a summary
+    ``{depth, agent_depth, agents, parent_seq, span_id, parent_span_id, orphan}``; and a summary
     for the trailer."""
     owner: dict[str, dict[str, Any]] = {}
     for event in events:
@@ -58,19 +58,25 @@ def tree_order(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict
     order = sorted(roots, key=_when)
     out: list[dict[str, Any]] = []
     max_depth = max_agent = 0
-    stack = [(event, 0, 0) for event in reversed(order)]
+    stack: list[tuple[dict[str, Any], int, tuple[str, ...]]] = [
+        (event, 0, ()) for event in reversed(order)
+    ]
     seen: set[int] = set()
     while stack:
-        event, depth, agents_above = stack.pop()
+        event, depth, chain = stack.pop()
         if event["seq"] in seen:
             continue
         seen.add(event["seq"])
         attrs = event.get("attributes") or {}
-        agent_depth = agents_above + (1 if event["action"] in AGENT_STEPS else 0)
+        if event["action"] in AGENT_STEPS:
+            chain = (*chain, str((event.get("actor") or {}).get("id")))
+        agent_depth = len(chain)
         max_depth, max_agent = max(max_depth, depth), max(max_agent, agent_depth)
         event["tree"] = {
             "depth": depth,
             "agent_depth": agent_depth,
+            # The agents that handed the work down to here, outermost first.
+            "agents": list(chain),
             "parent_seq": parent_of[event["seq"]],
             "span_id": _str(attrs, "span_id"),
             "parent_span_id": _str(attrs, "parent_span_id"),
@@ -78,7 +84,7 @@ def tree_order(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict
         }
         out.append(event)
         for child in sorted(children.get(event["seq"], []), key=_when, reverse=True):
-            stack.append((child, depth + 1, agent_depth))
+            stack.append((child, depth + 1, chain))
     summary = {
         "roots": [event["seq"] for event in order],
         "orphans": orphans,

@@ -52,6 +52,8 @@ def test_three_level_agent_run_is_a_verified_tree(
     assert by_role["fetch"]["tree"]["parent_seq"] == by_role["researcher"]["seq"]
     assert by_role["researcher"]["tree"]["parent_seq"] == by_role["root"]["seq"]
     assert by_role["researcher"]["tree"]["agent_depth"] == 2
+    assert by_role["fetch"]["tree"]["agents"] == ["agt-orch", "agt-research"]
+    assert by_role["post"]["tree"]["agents"] == ["agt-orch"]
     assert all(n["verified"] for n in nodes)
     assert {n["request_id"] for n in nodes} == {ids["trace_id"]} != {other["trace_id"]}
     assert trailer["verified"] is True and trailer["count"] == 5 and trailer["anchored"] == 5

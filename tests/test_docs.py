@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+import yaml
 
 from service.adapters import mapping_markdown
 
@@ -16,10 +19,6 @@ def test_mapping_tables_in_docs_match_the_code() -> None:
 def test_collector_config_in_the_otel_doc_is_wired() -> None:
     """The documented Collector config parses and forwards GenAI traces and logs to
     Custody's OTLP base path (the exporter appends /v1/traces and /v1/logs)."""
-    import re
-
-    import yaml
-
     text = (REPO / "docs" / "opentelemetry.md").read_text()
     block = re.search(r"```yaml\n(receivers:.*?)```", text, re.S)
     assert block is not None

@@ -124,7 +124,11 @@ def test_cli_replay_trace(
 
 
 def test_incident_bundle_carries_the_whole_trace(
-    client: TestClient, server: str, make_token: Any
+    client: TestClient,
+    server: str,
+    make_token: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ids = _run(server, make_token(Scope.ingest))
     nodes, _ = _tree(client, ids["trace_id"])
@@ -145,3 +149,16 @@ def test_incident_bundle_carries_the_whole_trace(
         records = [json.loads(line) for line in z.read("records.ndjson").splitlines()]
     in_bundle = {r["record"]["seq"] for r in records}
     assert {n["seq"] for n in nodes} <= in_bundle  # the researcher's branch too
+
+    # A bundle of the run alone (custody export --trace) verifies offline.
+    monkeypatch.setattr("service.evidence.cli.api_client", lambda **_: _Borrowed(client))
+    path, key = tmp_path / "run.zip", tmp_path / "pub.pem"
+    exported = CliRunner().invoke(cli, ["export", "--trace", ids["trace_id"], "-o", str(path)])
+    assert exported.exit_code == 0, exported.output
+    key.write_bytes(client.get("/v1/log/public-key").content)
+    result = CliRunner().invoke(cli, ["verify-bundle", str(path), "--public-key", str(key)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(path) as z:
+        manifest = json.loads(z.read("manifest.json"))
+    assert manifest["scope"] == {"trace_id": ids["trace_id"]}
+    assert manifest["counts"]["records"] == 5

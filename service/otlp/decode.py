@@ -27,6 +27,7 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
 _MAX_SAFE = 2**53 - 1
+MAX_DEPTH = 128
 SPAN_KINDS = {
     0: "unspecified",
     1: "internal",
@@ -71,7 +72,14 @@ def encoding(content_type: str | None) -> str:
     )
 
 
-def _hex_ids_to_base64(value: Any, path: str = "$") -> Any:
+def _hex_ids_to_base64(value: Any, path: str = "$", depth: int = 0) -> Any:
+    if depth > MAX_DEPTH:
+        # Deeper than any OTLP message protobuf would parse: refuse before Python's
+        # recursion limit turns it into a 500.
+        raise InvalidInput(
+            f"The body nests deeper than {MAX_DEPTH} levels",
+            errors=[{"field": path, "message": "nested too deeply"}],
+        )
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
@@ -83,10 +91,10 @@ def _hex_ids_to_base64(value: Any, path: str = "$") -> Any:
                         f"{path}.{key} must be hex-encoded (OTLP JSON)",
                         errors=[{"field": f"{path}.{key}", "message": "not hex"}],
                     ) from None
-            out[key] = _hex_ids_to_base64(item, f"{path}.{key}")
+            out[key] = _hex_ids_to_base64(item, f"{path}.{key}", depth + 1)
         return out
     if isinstance(value, list):
-        return [_hex_ids_to_base64(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [_hex_ids_to_base64(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
     return value
 
 

@@ -230,6 +230,8 @@ def test_bad_requests_store_nothing(client: TestClient) -> None:
         (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}',
          {"Content-Type": "application/json"}, 422),
         (b'{"resourceSpans": 3}', {"Content-Type": "application/json"}, 422),
+        (b'{"resourceSpans": ' + b"[" * 900 + b"]" * 900 + b"}",
+         {"Content-Type": "application/json"}, 422),  # deep nesting: a 422, not a 500
         (b"{}", {"Content-Type": "text/plain"}, 415),
     ]  # fmt: skip
     for body, headers, status in cases:

@@ -157,7 +157,10 @@ def get_agent_state(
 ) -> AgentState:
     """What the agent could do at ``at`` (permissions granted to it, tools it was given)
     and on whose behalf it acted (``attributes.on_behalf_of``) in ``[since, at]``."""
-    start = since if since is not None else at - timedelta(days=30)
+    try:
+        start = since if since is not None else at - timedelta(days=30)
+    except OverflowError:  # at in the first month of year 1
+        start = at.replace(year=1, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
     if start.tzinfo is None or at.tzinfo is None:
         raise InvalidInput(
             "at and since need a time zone", errors=[{"field": "at", "message": "no time zone"}]

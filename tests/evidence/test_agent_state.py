@@ -73,3 +73,7 @@ def test_agent_state_bad_input(client: TestClient) -> None:
     )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "since"
     assert client.get("/v1/state/agent", params={"at": "2026-11-01T00:00:00Z"}).status_code == 422
+    naive = client.get("/v1/state/agent", params={"agent_id": "a", "at": "2026-11-01T00:00:00"})
+    assert naive.status_code == 422
+    early = client.get("/v1/state/agent", params={"agent_id": "a", "at": "0001-01-02T00:00:00Z"})
+    assert early.status_code == 200 and early.json()["grants"] == []

@@ -25,6 +25,7 @@ RUNBOOKS = {
     "logging-guardrail-tampering",
     "generic-ai-incident",
     "deployment-without-assurance",
+    "agent-misuse",
 }
 REPORT = run_rule_tests(rules_dir=RULES)
 

@@ -24,6 +24,7 @@ SHIPPED_IDS = {
     "logging-guardrail-tampering",
     "generic-ai-incident",
     "deployment-without-assurance",
+    "agent-misuse",
 }
 
 

@@ -12,6 +12,13 @@ rejected file's rule is rejected in turn.
 
 Every rule needs `id` (a UUID), `title` and `level`. Rules referenced by a correlation
 do not fire on their own unless that correlation sets `generate: true` (Sigma semantics).
+
+A rule's `logsource` decides its field names (`service.rules.logsources`): Custody's event
+paths for `product: custody`, the vendor's for a vendor logsource (through that
+logsource's pySigma processing pipeline). Valid Sigma that Custody cannot run (another
+logsource, an unsupported modifier, a `deprecated` rule...) is rejected like a broken file,
+but the error says so (`RuleLoadError.unsupported`), which `custody rules check|import`
+count apart.
 """
 
 from __future__ import annotations
@@ -34,6 +41,12 @@ from service.rules.compile import UnsupportedDetection, compile_detection
 from service.rules.correlate import CorrelationError, resolve_correlation
 from service.rules.custom import Custom, CustomError, parse_custom
 from service.rules.fields import is_event_path
+from service.rules.logsources import (
+    UnsupportedLogsource,
+    VendorLogsource,
+    pipeline,
+    resolve,
+)
 from service.rules.model import Predicate, Rule, RuleLoadError, Severity
 from service.rules.parsed import Parsed
 
@@ -149,12 +162,31 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
     if sigma.level is None:
         raise _FileRejected([RuleLoadError(path, "every rule needs a level", "level", label)])
     is_corr = isinstance(sigma, SigmaCorrelationRule)
+    status = str(sigma.status) if sigma.status is not None else None
+    if status in ("deprecated", "unsupported"):
+        raise _FileRejected(
+            [
+                RuleLoadError(
+                    path,
+                    f"status '{status}': the rule's authors say it should not run",
+                    "status",
+                    label,
+                    unsupported="deprecated" if status == "deprecated" else "status",
+                )
+            ]
+        )
+    vendor = _vendor(path, label, sigma)
     try:
         custom = parse_custom(
             sigma.custom_attributes,
-            allowed=frozenset({"correlation"}) if is_corr else frozenset(),
+            allowed=None
+            if vendor is not None
+            else frozenset({"correlation"})
+            if is_corr
+            else frozenset(),
+            to_path=vendor.field_path if vendor is not None else None,
         )
-        predicate, actions, dispatch = _detection(sigma, custom)
+        predicate, actions, dispatch = _detection(sigma, custom, vendor)
         if isinstance(sigma, SigmaCorrelationRule) and isinstance(
             sigma.condition, SigmaExtendedCorrelationCondition
         ):
@@ -164,7 +196,9 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
     except CustomError as exc:
         raise _FileRejected([RuleLoadError(path, str(exc), exc.field, label)]) from exc
     except UnsupportedDetection as exc:
-        raise _FileRejected([RuleLoadError(path, str(exc), "detection", label)]) from exc
+        raise _FileRejected(
+            [RuleLoadError(path, str(exc), "detection", label, unsupported=exc.kind)]
+        ) from exc
     except sx.SigmaError as exc:  # pySigma parses the condition lazily, i.e. here
         raise _FileRejected([_sigma_error(path, label, exc)]) from exc
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
@@ -177,26 +211,48 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
         predicate=predicate,
         actions=actions,
         dispatch=dispatch,
+        vendor=vendor,
     )
 
 
+def _vendor(
+    path: Path, label: str, sigma: SigmaRule | SigmaCorrelationRule
+) -> VendorLogsource | None:
+    """Resolve a detection rule's logsource and run its processing pipeline on the rule."""
+    if not isinstance(sigma, SigmaRule):
+        return None
+    try:
+        vendor = resolve(sigma)
+        if vendor is not None:
+            pipeline(vendor).apply(sigma)
+    except UnsupportedLogsource as exc:
+        raise _FileRejected(
+            [RuleLoadError(path, str(exc), "logsource", label, unsupported="logsource")]
+        ) from exc
+    except sx.SigmaError as exc:
+        raise _FileRejected([_sigma_error(path, label, exc)]) from exc
+    return vendor
+
+
 def _detection(
-    sigma: SigmaRule | SigmaCorrelationRule, custom: Custom
+    sigma: SigmaRule | SigmaCorrelationRule, custom: Custom, vendor: VendorLogsource | None
 ) -> tuple[Predicate | None, frozenset[str] | None, Predicate | None]:
     if isinstance(sigma, SigmaCorrelationRule):
         if custom.first_seen is not None:
             raise CustomError("custom.first_seen", "only detection rules can be first-seen rules")
         return None, None, None
     for path in custom.dedup:
-        if not is_event_path(path):
+        if not is_event_path(path, raw=vendor is not None):
             raise CustomError("custom.dedup", f"'{path}' is not an event field path")
-    return compile_detection(sigma)
+    return compile_detection(sigma, raw=vendor is not None)
 
 
 def _sigma_error(path: Path, label: str | None, error: Exception) -> RuleLoadError:
     field = next((f for cls, f in _ERROR_FIELDS if isinstance(error, cls)), None)
     message = str(error.args[0]) if error.args else str(error)
-    return RuleLoadError(path, message, field, label)
+    # A modifier pySigma does not know is most often a newer one, not a typo.
+    unsupported = "modifier" if isinstance(error, sx.SigmaModifierError) else None
+    return RuleLoadError(path, message, field, label, unsupported=unsupported)
 
 
 def _drop_duplicates(files: dict[Path, list[Parsed]], errors: list[RuleLoadError]) -> None:
@@ -251,7 +307,9 @@ def _resolve_pass(
                 else:
                     resolve_correlation(parsed, by_key)
         except CorrelationError as exc:
-            errors.append(RuleLoadError(path, str(exc), exc.field, exc.rule))
+            errors.append(
+                RuleLoadError(path, str(exc), exc.field, exc.rule, unsupported=exc.unsupported)
+            )
             del files[path]
             clean = False
     return clean

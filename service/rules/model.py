@@ -136,12 +136,18 @@ class Firing:
 
 @dataclass(frozen=True, slots=True)
 class RuleLoadError:
-    """Why a rule file was rejected; `field` is the offending key where known."""
+    """Why a rule file was rejected; `field` is the offending key where known.
+
+    `unsupported` is set when the rule is valid Sigma that Custody cannot run (a rule
+    written for another log store, say): `logsource`, `field`, `modifier`, `keyword`,
+    `condition`, `correlation` or `deprecated`. None means the rule itself is broken.
+    """
 
     path: Path
     message: str
     field: str | None = None
     rule: str | None = None
+    unsupported: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.path}"

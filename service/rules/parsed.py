@@ -11,14 +11,19 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
 from service.rules.custom import Custom
+from service.rules.logsources import VendorLogsource
 from service.rules.model import Correlation, Predicate
 
 
 class CorrelationError(ValueError):
-    def __init__(self, field: str, message: str, rule: str | None = None) -> None:
+    def __init__(
+        self, field: str, message: str, rule: str | None = None, unsupported: str | None = None
+    ) -> None:
         super().__init__(message)
         self.field = field
         self.rule = rule
+        # Set when the correlation only fails because a rule it needs was not loadable.
+        self.unsupported = unsupported
 
 
 @dataclass(eq=False)
@@ -31,6 +36,8 @@ class Parsed:
     predicate: Predicate | None
     actions: frozenset[str] | None
     dispatch: Predicate | None
+    # The vendor logsource whose field names the rule uses; None: Custody's event paths.
+    vendor: VendorLogsource | None = None
     refs: list[Parsed] = field(default_factory=list)
     correlation: Correlation | None = None
 

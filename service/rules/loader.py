@@ -168,7 +168,7 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
             [
                 RuleLoadError(
                     path,
-                    f"status '{status}': the rule's authors say it should not run",
+                    f"the rule is {status}: its authors say it should not run",
                     "status",
                     label,
                     unsupported="deprecated" if status == "deprecated" else "status",

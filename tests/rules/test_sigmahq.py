@@ -1,0 +1,237 @@
+"""SigmaHQ rules run unmodified: vendor logsources read the original record under `raw`
+through pySigma processing pipelines, only for events from that logsource's adapter."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.rules import Engine, load_rules
+from service.rules.model import Firing, Rule
+from tests.rules import sigmahq
+from tests.rules.conftest import LoadText
+from tests.rules.sigmahq import BACKDOOR_KEYS, GUARDRAIL_DELETED, GUARDRAIL_UPDATED, SIGMA
+
+
+def fired(rules: list[Rule], events: list[dict[str, Any]]) -> list[Firing]:
+    engine = Engine(rules)
+    return [f for e in events for f in engine.process(e)]
+
+
+def real_rules() -> list[Rule]:
+    rules, errors = load_rules(directory=SIGMA)
+    assert not errors, [str(e) for e in errors]
+    return rules
+
+
+def vendor_rule(logsource: str, detection: str, *, rid: str) -> str:
+    return (
+        f"title: vendor {rid}\nid: {rid}\nlevel: medium\nlogsource: {logsource}\n"
+        f"detection:\n{detection}\n"
+    )
+
+
+def test_corpus_all_three_real_rules_load_and_none_crashes() -> None:
+    files = sorted(SIGMA.glob("*.yml"))
+    assert len(files) == 3
+    rules = real_rules()
+    assert sorted(r.id for r in rules) == sorted(
+        [GUARDRAIL_DELETED, GUARDRAIL_UPDATED, BACKDOOR_KEYS]
+    )
+    assert all(r.emits and r.predicate is not None for r in rules)
+    # Unmodified: the loaded rule's document is the file's content.
+    for rule in rules:
+        assert rule.document["logsource"] == {"product": "aws", "service": "cloudtrail"}
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "call"),
+    [(GUARDRAIL_DELETED, "DeleteGuardrail"), (GUARDRAIL_UPDATED, "UpdateGuardrail")],
+)
+def test_guardrail_rules_fire_on_their_call_only(rule_id: str, call: str) -> None:
+    records = [
+        sigmahq.bedrock_call(call, 0, guardrailIdentifier="gr-prod"),
+        # Near misses: the other guardrail call, a create, and the real InvokeModel.
+        sigmahq.bedrock_call(
+            "UpdateGuardrail" if call == "DeleteGuardrail" else "DeleteGuardrail", 10
+        ),
+        sigmahq.bedrock_call("CreateGuardrail", 20, guardrailName="gr-new"),
+        sigmahq.bedrock_invoke(),
+    ]
+    events = sigmahq.events(records)
+    rules = [r for r in real_rules() if r.id == rule_id]
+    assert [(f.rule_id, f.evidence) for f in fired(rules, events)] == [(rule_id, (1,))]
+
+
+def test_guardrail_rule_needs_the_bedrock_event_source() -> None:
+    record = sigmahq.bedrock_call("DeleteGuardrail", guardrailIdentifier="gr-prod")
+    record["eventSource"] = "sagemaker.amazonaws.com"  # same name, another service
+    (rule,) = [r for r in real_rules() if r.id == GUARDRAIL_DELETED]
+    assert fired([rule], sigmahq.events([record])) == []
+
+
+def test_backdoor_keys_fires_on_the_real_stratus_create_access_key() -> None:
+    events = sigmahq.events(sigmahq.iam_admin_user())
+    names = [e["raw"]["eventName"] for e in events]
+    assert names == ["AttachUserPolicy", "CreateAccessKey", "CreateUser"]
+    (rule,) = [r for r in real_rules() if r.id == BACKDOOR_KEYS]
+    assert [f.evidence for f in fired([rule], events)] == [(2,)]  # near misses: seq 1, 3
+
+
+def test_backdoor_keys_filter_is_a_literal_string_as_in_every_sigma_backend() -> None:
+    """`userIdentity.arn|contains: responseElements.accessKey.userName` compares with that
+    text, not with the other field (that would need `|fieldref`): a key created for
+    oneself fires too, exactly as the rule is written upstream."""
+    record = copy.deepcopy(sigmahq.iam_admin_user()[1])
+    user = record["responseElements"]["accessKey"]["userName"]
+    record["userIdentity"]["arn"] = f"arn:aws:iam::123456789012:user/{user}"
+    (rule,) = [r for r in real_rules() if r.id == BACKDOOR_KEYS]
+    assert len(fired([rule], sigmahq.events([record]))) == 1
+    record["userIdentity"]["arn"] = "arn:aws:iam::1:user/responseElements.accessKey.userName"
+    assert fired([rule], sigmahq.events([record])) == []
+
+
+def test_vendor_rule_ignores_a_native_event_carrying_the_same_raw_record() -> None:
+    """Only events from the CloudTrail adapter (source aws.cloudtrail) are CloudTrail."""
+    (event,) = sigmahq.events([sigmahq.bedrock_call("DeleteGuardrail", guardrailIdentifier="g")])
+    (rule,) = [r for r in real_rules() if r.id == GUARDRAIL_DELETED]
+    assert len(fired([rule], [event])) == 1
+    forged = {**event, "source": "my-gateway"}
+    assert fired([rule], [forged]) == []
+
+
+def test_gcp_rule_names_map_to_the_log_entry(load_text: LoadText) -> None:
+    lines = (sigmahq.REAL / "vertex" / "gcp_vertexai_auditlogs.jsonl").read_text().splitlines()
+    record = json.loads(lines[0])
+    method = record["protoPayload"]["methodName"]
+    rules = load_text(
+        vendor_rule(
+            "{product: gcp, service: gcp.audit}",
+            f"  sel:\n    gcp.audit.method_name: '{method}'\n  condition: sel",
+            rid="7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b01",
+        ),
+        vendor_rule(
+            "{product: gcp, service: gcp.audit}",
+            "  sel:\n"
+            "    data.protoPayload.authorizationInfo.permission: aiplatform.endpoints.predict\n"
+            "    data.protoPayload.authorizationInfo.granted: 'true'\n"
+            "    data.protoPayload.logName|endswith: data_access\n  condition: sel",
+            rid="7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b02",
+        ),
+    )
+    events = sigmahq.events([record])
+    assert sorted(f.rule_id[-2:] for f in fired(rules, events)) == ["01", "02"]
+    other = copy.deepcopy(record)
+    other["protoPayload"]["methodName"] = "google.cloud.aiplatform.v1.ModelService.DeleteModel"
+    other["protoPayload"]["authorizationInfo"][0]["granted"] = False
+    assert fired(rules, sigmahq.events([other])) == []
+
+
+def test_openai_audit_payload_key_with_dots(load_text: LoadText) -> None:
+    record = json.loads(
+        (sigmahq.REAL / "openai" / "openai_openapi_auditlog_object.example.json").read_text()
+    )
+    (rule,) = load_text(
+        vendor_rule(
+            "{product: openai, service: audit}",
+            "  sel:\n    type: api_key.created\n"
+            "    api_key.created.data.scopes: resource.operation\n  condition: sel",
+            rid="7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b03",
+        )
+    )
+    assert len(fired([rule], sigmahq.events([record]))) == 1
+    record["api_key.created"]["data"]["scopes"] = ["all"]
+    assert fired([rule], sigmahq.events([record])) == []
+
+
+def test_bedrock_invocation_and_azure_openai_logsources(load_text: LoadText) -> None:
+    bedrock = json.loads(
+        (sigmahq.REAL / "bedrock-invocation" / "bedrock_model_invocation_logs_subset.jsonl")
+        .read_text()
+        .splitlines()[0]
+    )
+    azure = json.loads(
+        (sigmahq.REAL / "azure-openai" / "azure_openai_audit.jsonl").read_text().splitlines()[0]
+    )
+    rules = load_text(
+        vendor_rule(
+            "{product: aws, service: bedrock_invocation}",
+            "  sel:\n    operation: ConverseStream\n    identity.arn|contains: assumed-role/\n"
+            "  condition: sel",
+            rid="7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b04",
+        ),
+        vendor_rule(
+            "{product: azure, service: openai}",
+            "  sel:\n    category: Audit\n    operationName: ListKey\n  condition: sel",
+            rid="7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b05",
+        ),
+    )
+    got = fired(rules, sigmahq.events([bedrock, azure]))
+    assert sorted((f.rule_id[-2:], f.evidence) for f in got) == [("04", (1,)), ("05", (2,))]
+
+
+def test_custody_rules_keep_event_paths_and_cannot_read_raw(tmp_path: Path) -> None:
+    (tmp_path / "r.yml").write_text(
+        "title: r\nid: 7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b06\nlevel: low\n"
+        "logsource: {product: custody}\ndetection: {s: {raw.eventName: X}, condition: s}\n"
+    )
+    (tmp_path / "v.yml").write_text(
+        "title: v\nid: 7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b07\nlevel: low\n"
+        "logsource: {product: aws, service: cloudtrail}\n"
+        "detection: {s: {keyword_free: X}, condition: s}\n"
+    )
+    rules, errors = load_rules(directory=tmp_path)
+    assert [r.id[-2:] for r in rules] == ["07"]  # any vendor field name is fine
+    (error,) = errors
+    assert error.path.name == "r.yml" and error.unsupported == "field"
+    assert "unknown field 'raw.eventName'" in error.message
+
+
+def test_sigmahq_detection_in_a_custody_correlation_by_id(tmp_path: Path) -> None:
+    """Guardrail deleted (SigmaHQ, vendor fields) then model invocations (Custody rule,
+    event paths) by the same principal: each side names its own field for the alias."""
+    shutil.copy(SIGMA / "aws_cloudtrail_bedrock_guardrail_deleted.yml", tmp_path)
+    (tmp_path / "corr.yml").write_text(
+        f"""title: Bedrock invoked after guardrail deletion
+id: 7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b08
+level: high
+logsource: {{product: custody}}
+name: invoke_after_guardrail_deleted
+detection: {{s: {{source: aws.cloudtrail, action: model.invoke}}, condition: s}}
+---
+title: Guardrail deleted, then the same principal invokes models
+id: 7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b09
+level: critical
+correlation:
+  type: temporal_ordered
+  rules: [{GUARDRAIL_DELETED}, invoke_after_guardrail_deleted]
+  aliases:
+    principal:
+      {GUARDRAIL_DELETED}: userIdentity.arn
+      invoke_after_guardrail_deleted: actor.id
+  group-by: [principal]
+  timespan: 15m
+  generate: true
+"""
+    )
+    rules, errors = load_rules(directory=tmp_path)
+    assert not errors, [str(e) for e in errors]
+    stranger = sigmahq.bedrock_invoke()
+    stranger["userIdentity"]["arn"] = "arn:aws:iam::956882123456:user/someone-else"
+    stranger["eventID"] = "other"
+    records = [
+        sigmahq.bedrock_call("DeleteGuardrail", 0, guardrailIdentifier="gr-prod"),
+        stranger,  # 11:52:37, another principal: no correlation
+        sigmahq.bedrock_invoke(),  # 11:52:37, same principal as the deletion
+    ]
+    got = fired(rules, sigmahq.events(records))
+    by_rule = {f.rule_id[-2:] if f.rule_id.startswith("7d3c") else "sigma": f for f in got}
+    assert set(by_rule) == {"sigma", "08", "09"}  # generate: true: the parts fire too
+    corr = by_rule["09"]
+    assert corr.evidence == (1, 3)
+    assert corr.group == {"principal": "arn:aws:iam::956882123456:user/himan"}

@@ -201,3 +201,28 @@ def pipeline(vendor: VendorLogsource) -> ProcessingPipeline:
         )
     )
     return ProcessingPipeline(name=f"custody {vendor.key}", items=items)
+
+
+def mapping_markdown() -> str:
+    """The per-logsource table of docs/sigma.md (a test keeps the doc in sync)."""
+    rows = [
+        "| logsource | events matched (`source`) | fields read | field-name mapping |",
+        "|---|---|---|---|",
+        "| `product: custody` | every event | Custody event paths (`action`, `actor.id`, "
+        "`attributes.<name>`...) | none |",
+    ]
+    for vendor in VENDOR_LOGSOURCES:
+        names = [f"`{k}` → `raw.{v}`" for k, v in vendor.mapping.items()]
+        names += [f"`{k}*` → `raw.{v}*`" for k, v in vendor.prefix_mapping.items()]
+        names.append("any other `X` → `raw.X`" if names else "`X` → `raw.X`")
+        origin = "" if vendor.sigmahq else " (Custody's name)"
+        rows.append(
+            f"| `product: {vendor.product}, service: {vendor.service}`{origin} | "
+            f"`{vendor.source}` | `raw`: {vendor.record} | {'; '.join(names)} |"
+        )
+    for (product, service), what in NO_ADAPTER.items():
+        rows.append(
+            f"| `product: {product}, service: {service}` | none: no adapter for {what} | "
+            "not loaded (unsupported logsource) | |"
+        )
+    return "\n".join(rows) + "\n"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from service.rules import Engine, load_rules
+from service.rules.logsources import mapping_markdown
 from service.rules.model import Firing, Rule
 from tests.rules import sigmahq
 from tests.rules.conftest import LoadText
@@ -235,3 +236,8 @@ correlation:
     corr = by_rule["09"]
     assert corr.evidence == (1, 3)
     assert corr.group == {"principal": "arn:aws:iam::956882123456:user/himan"}
+
+
+def test_docs_list_the_mapping_of_every_logsource() -> None:
+    doc = (sigmahq.REAL.parents[2] / "docs" / "sigma.md").read_text()
+    assert mapping_markdown() in doc

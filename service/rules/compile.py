@@ -84,11 +84,13 @@ def linear_regex(pattern: str, flags: str = "") -> Any:
 
 
 def compile_detection(
-    rule: SigmaRule, *, raw: bool = False
+    rule: SigmaRule, *, raw: bool = False, index: str = "action"
 ) -> tuple[Predicate, frozenset[str] | None, Predicate]:
     """Return the predicate, the actions it can match (None: any), and a dispatch predicate.
 
     `raw`: the rule went through a vendor logsource pipeline, so `raw.*` fields are allowed.
+    `index`: the field the engine dispatches on (`action`; for a vendor logsource, the
+    vendor's operation name, e.g. `raw.eventName`); "actions" are that field's values.
 
     The dispatch predicate is only valid for events whose action is in that set (the
     engine's action index guarantees it): tests on `action` that are then always true are
@@ -98,12 +100,12 @@ def compile_detection(
     nodes = [tree for tree in trees if tree is not None]
     if not nodes:
         raise UnsupportedDetection("detection condition is empty")
-    action_sets = [_actions(node) for node in nodes]
+    action_sets = [_actions(node, index) for node in nodes]
     actions: frozenset[str] | None = None
     if all(s is not None for s in action_sets):
         actions = frozenset().union(*[s for s in action_sets if s is not None])
-    full = _predicate(_any([_node(node, None, raw) for node in nodes]))
-    dispatch = _predicate(_any([_node(node, actions, raw) for node in nodes]))
+    full = _predicate(_any([_node(node, None, raw, index) for node in nodes]))
+    dispatch = _predicate(_any([_node(node, actions, raw, index) for node in nodes]))
     return full, actions, dispatch
 
 
@@ -132,19 +134,21 @@ def _any(parts: list[Compiled]) -> Compiled:
     return _any_of(preds) if preds else False
 
 
-def _node(node: Any, known: frozenset[str] | None, raw: bool) -> Compiled:
-    """`known`: the event's action is certainly one of these (None: unknown)."""
-    if known is not None and node_field(node) == "action":
-        tested = _actions(node)
+def _node(node: Any, known: frozenset[str] | None, raw: bool, index: str) -> Compiled:
+    """`known`: the event's `index` field is certainly one of these (None: unknown)."""
+    if known is not None and node_field(node) == index:
+        tested = _actions(node, index)
         if tested is not None and known <= tested:
             return True
     if isinstance(node, ConditionAND):
-        return _all([_node(arg, known, raw) for arg in node.args])
+        return _all([_node(arg, known, raw, index) for arg in node.args])
     if isinstance(node, ConditionOR):
         folded = _fold_equalities(node, raw)
-        return folded if folded is not None else _any([_node(arg, known, raw) for arg in node.args])
+        if folded is not None:
+            return folded
+        return _any([_node(arg, known, raw, index) for arg in node.args])
     if isinstance(node, ConditionNOT):
-        inner = _node(node.args[0], known, raw)
+        inner = _node(node.args[0], known, raw, index)
         if isinstance(inner, bool):
             return not inner
         return lambda event: not inner(event)
@@ -374,18 +378,18 @@ def _string_test(value: SigmaString) -> Test:
     return lambda v: (t := _text(v)) is not None and match(t) is not None
 
 
-def _actions(node: Any) -> frozenset[str] | None:
+def _actions(node: Any, index: str) -> frozenset[str] | None:
     """Actions the subtree can match, or None when it does not pin the action down.
 
     Used to index rules by action so an event only runs the predicates that can match it.
     """
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        if node.field == "action":
+        if node.field == index:
             text = _plain(node.value)
             return frozenset({text.lower()}) if text is not None else None
         return None
     if isinstance(node, ConditionAND):
-        known = [s for s in (_actions(a) for a in node.args) if s is not None]
+        known = [s for s in (_actions(a, index) for a in node.args) if s is not None]
         if not known:
             return None
         result = known[0]
@@ -393,7 +397,7 @@ def _actions(node: Any) -> frozenset[str] | None:
             result &= s
         return result
     if isinstance(node, ConditionOR):
-        sets = [_actions(a) for a in node.args]
+        sets = [_actions(a, index) for a in node.args]
         if any(s is None for s in sets):
             return None
         return frozenset().union(*[s for s in sets if s is not None])

@@ -88,7 +88,19 @@ def _vendor_getter(parts: list[str]) -> Getter:
             return None
         return values[0] if len(values) == 1 else values
 
-    return get
+    if len(rest) != 1:
+        return get
+    (key,) = rest
+
+    def get_top(event: Event) -> Any:
+        # Hot path (CloudTrail `eventName`, `eventSource`): a plain top-level scalar.
+        record = event.get(head)
+        value = record.get(key) if isinstance(record, dict) else None
+        if value is None or isinstance(value, list):
+            return get(event)
+        return value
+
+    return get_top
 
 
 def _resolve(obj: Any, parts: tuple[str, ...]) -> list[Any]:

@@ -244,7 +244,9 @@ def _detection(
     for path in custom.dedup:
         if not is_event_path(path, raw=vendor is not None):
             raise CustomError("custom.dedup", f"'{path}' is not an event field path")
-    return compile_detection(sigma, raw=vendor is not None)
+    if vendor is None:
+        return compile_detection(sigma)
+    return compile_detection(sigma, raw=True, index=vendor.index)
 
 
 def _sigma_error(path: Path, label: str | None, error: Exception) -> RuleLoadError:
@@ -356,6 +358,8 @@ def _build(parsed: Parsed, built: dict[str, Rule], silent: set[str]) -> Rule:
         dispatch=parsed.dispatch,
         first_seen=parsed.custom.first_seen,
         correlation=parsed.correlation,
+        vendor_source=parsed.vendor.source if parsed.vendor is not None else None,
+        index=parsed.vendor.index if parsed.vendor is not None else "action",
     )
     built[rule.id] = rule
     return rule

@@ -47,12 +47,17 @@ class VendorLogsource:
     source: str  # the event `source` the adapter writes
     record: str  # what the original record is (for docs and `rules check`)
     sigmahq: bool  # SigmaHQ defines this logsource; otherwise the name is Custody's
+    operation: str  # the record's operation field: the engine dispatches on its values
     mapping: Mapping[str, str] = field(default_factory=dict)  # Sigma field -> record path
     prefix_mapping: Mapping[str, str] = field(default_factory=dict)  # name prefix -> path prefix
 
     @property
     def key(self) -> str:
         return f"{self.product}/{self.service}"
+
+    @property
+    def index(self) -> str:
+        return f"{RAW}.{self.operation}"
 
     def transformations(self) -> list[FieldMappingTransformationBase]:
         """The field-name steps of the pipeline, in order (fresh objects: pySigma keeps
@@ -87,6 +92,7 @@ VENDOR_LOGSOURCES: tuple[VendorLogsource, ...] = (
         "the CloudTrail record (`eventSource`, `eventName`, `userIdentity.arn`, "
         "`requestParameters.*`, `sourceIPAddress`, `errorCode`, ...)",
         sigmahq=True,
+        operation="eventName",
     ),
     VendorLogsource(
         "gcp",
@@ -95,6 +101,7 @@ VENDOR_LOGSOURCES: tuple[VendorLogsource, ...] = (
         "the Cloud Logging LogEntry (`protoPayload.methodName`, `protoPayload.serviceName`, "
         "`logName`, ...)",
         sigmahq=True,
+        operation="protoPayload.methodName",
         # SigmaHQ's GCP rules use Elastic's `gcp.audit.*` names or the Pub/Sub export's
         # `data.` wrapper; `logName` sits on the LogEntry, not in protoPayload.
         mapping={
@@ -116,6 +123,7 @@ VENDOR_LOGSOURCES: tuple[VendorLogsource, ...] = (
         "the Azure OpenAI diagnostic log record (`category`, `operationName`, "
         "`callerIpAddress`, `properties.*`) or API Management GatewayLogs record",
         sigmahq=False,
+        operation="operationName",
     ),
     VendorLogsource(
         "openai",
@@ -124,6 +132,7 @@ VENDOR_LOGSOURCES: tuple[VendorLogsource, ...] = (
         "the OpenAI organization audit log object (`type`, `actor.*`, and the payload under "
         "a key named like the type, dots included: `api_key.created.data.scopes`)",
         sigmahq=False,
+        operation="type",
     ),
     VendorLogsource(
         "aws",
@@ -132,6 +141,7 @@ VENDOR_LOGSOURCES: tuple[VendorLogsource, ...] = (
         "the Bedrock model invocation log record (`operation`, `modelId`, `identity.arn`, "
         "`input.*`, `output.*`)",
         sigmahq=False,
+        operation="operation",
     ),
 )
 

@@ -108,6 +108,10 @@ class Rule:
     dispatch: Predicate | None = None
     first_seen: FirstSeen | None = None
     correlation: Correlation | None = None
+    # Vendor-logsource rules: the adapter source they read, and the field their `actions`
+    # are values of (the vendor's operation name, e.g. `raw.eventName`).
+    vendor_source: str | None = None
+    index: str = "action"
 
     @property
     def kind(self) -> str:

@@ -241,3 +241,46 @@ correlation:
 def test_docs_list_the_mapping_of_every_logsource() -> None:
     doc = (sigmahq.REAL.parents[2] / "docs" / "sigma.md").read_text()
     assert mapping_markdown() in doc
+
+
+def test_engine_dispatch_of_vendor_rules_agrees_with_their_full_predicates(
+    load_text: LoadText,
+) -> None:
+    """The engine only tries a vendor rule on its adapter's events with a matching
+    operation; that must never change what fires."""
+    extra = load_text(
+        vendor_rule(
+            "{product: aws, service: cloudtrail}",
+            "  sel:\n    eventSource: iam.amazonaws.com\n  condition: sel",  # pins no eventName
+            rid="7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b10",
+        ),
+        vendor_rule(
+            "{product: aws, service: cloudtrail}",
+            "  sel:\n    eventName|startswith: Create\n  condition: sel",  # not a plain value
+            rid="7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b11",
+        ),
+        vendor_rule(
+            "{product: aws, service: cloudtrail}",
+            "  a:\n    eventName: [CreateUser, createaccesskey]\n"
+            "  b:\n    eventName: DeleteGuardrail\n  condition: a or b",
+            rid="7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b12",
+        ),
+    )
+    rules = [*real_rules(), *extra]
+    records = [
+        *sigmahq.iam_admin_user(),
+        sigmahq.bedrock_invoke(),
+        sigmahq.bedrock_call("DeleteGuardrail", 5, guardrailIdentifier="g"),
+        sigmahq.bedrock_call("UpdateGuardrail", 6, guardrailIdentifier="g"),
+    ]
+    events = sigmahq.events(records)
+    odd = copy.deepcopy(events[1])  # CreateAccessKey
+    odd["raw"]["eventName"] = ["CreateAccessKey", "Other"]  # a list where a name should be
+    missing = copy.deepcopy(events[0])
+    del missing["raw"]["eventName"]
+    native = {**events[2], "source": "inference-gateway"}
+    events += [{**odd, "seq": 8}, {**missing, "seq": 9}, {**native, "seq": 10}]
+    expected = sorted((r.id, e["seq"]) for e in events for r in rules if r.predicate(e))
+    got = sorted((f.rule_id, f.evidence[0]) for f in fired(rules, events))
+    assert got == expected
+    assert len(expected) >= 12  # the mix exercises pinned, unpinned and fallback paths

@@ -1,9 +1,9 @@
 """Load a directory of Sigma rule files into `Rule`s, rejecting bad files one by one.
 
 Files: `*.yml` / `*.yaml` anywhere under the directory except inside a `tests/` folder
-(that is where rule test cases live, see `service.rules.testing`). A file may hold
-several YAML documents, e.g. base detection rules followed by the correlation that uses
-them; correlations may also reference rules in other files, by `name` or `id`.
+(that is where rule test cases live, see `service.rules.testing`) or a hidden one. A file
+may hold several YAML documents, e.g. base detection rules followed by the correlation
+that uses them; correlations may also reference rules in other files, by `name` or `id`.
 
 A file with any problem (YAML, Sigma, unknown field, unsupported feature, dangling or
 cyclic reference, duplicate id/name) is rejected as a whole with a `RuleLoadError`
@@ -91,13 +91,16 @@ class _FileRejected(Exception):
 
 
 def rule_files(*, directory: Path) -> list[Path]:
-    """Rule files under `directory`, sorted, skipping `tests/` folders."""
+    """Rule files under `directory`, sorted, skipping `tests/` and hidden folders (a
+    rules repository checkout has `.github/` workflows, which are YAML but not rules)."""
     return sorted(
         p
         for p in directory.rglob("*")
         if p.suffix in (".yml", ".yaml")
         and p.is_file()
-        and "tests" not in p.relative_to(directory).parts[:-1]
+        and not any(
+            part == "tests" or part.startswith(".") for part in p.relative_to(directory).parts[:-1]
+        )
     )
 
 

@@ -57,6 +57,8 @@ def foreign(directory: Path) -> Path:
         ),
         "broken.yml": "title: [unclosed\n",
     }
+    # A checkout's CI workflows are YAML but not rules: never read.
+    live.write_rules(directory / ".github" / "workflows", {"ci.yml": "on: [push]\n"})
     return live.write_rules(directory / "misc", bad).parent
 
 

@@ -20,6 +20,11 @@ class RuleError(BaseModel):
     field: str | None
     rule: str | None
     message: str
+    unsupported: str | None = Field(
+        default=None,
+        description="valid Sigma Custody cannot run: logsource, field, modifier, keyword, "
+        "condition, deprecated or status; null when the rule itself is invalid",
+    )
 
 
 class RuleOut(BaseModel):

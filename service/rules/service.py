@@ -35,6 +35,7 @@ def error_out(error: RuleLoadError, *, directory: Path | None = None) -> RuleErr
         field=error.field,
         rule=error.rule,
         message=error.message,
+        unsupported=error.unsupported,
     )
 
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from service.cli import app
 from service.rules import load_rules
+from service.rules.ruleset import RuleRegistry
 from tests.rules import live, sigmahq
 from tests.rules.sigmahq import BACKDOOR_KEYS, GUARDRAIL_DELETED, SIGMA
 
@@ -156,3 +157,25 @@ def test_sigmahq_rule_next_to_shipped_pack_on_live_runner(
     assert sigma_incident["severity"] == "medium"
     evidence = client.get(f"/v1/incidents/{sigma_incident['id']}/events").json()["items"]
     assert [e["seq"] for e in evidence] == [deletion_seq]
+
+
+def test_rules_api_lists_sigmahq_rules_and_says_why_others_did_not_load(
+    client: TestClient, app: Any, tmp_path: Path
+) -> None:
+    source = foreign(tmp_path / "sigma")
+    app.state.rules = RuleRegistry(source)
+    page = client.get("/v1/rules").json()
+    assert {r["id"] for r in page["items"]} == {
+        GUARDRAIL_DELETED,
+        BACKDOOR_KEYS,
+        "1c722651-254a-4b04-a9f4-99b62a2d0a1f",
+    }
+    reasons = {e["file"]: e["unsupported"] for e in page["errors"]}
+    assert reasons == {
+        "misc/windows.yml": "logsource",
+        "misc/signin.yml": "logsource",
+        "misc/deprecated.yml": "deprecated",
+        "misc/modifier.yml": "modifier",
+        "misc/keyword.yml": "keyword",
+        "misc/broken.yml": None,
+    }

@@ -286,3 +286,16 @@ def test_engine_dispatch_of_vendor_rules_agrees_with_their_full_predicates(
     # Pinned, unpinned, list-valued (seq 8) and missing (seq 9) operations all occur;
     # the native event (seq 10) matches nothing.
     assert len(expected) == 16 and {s for _, s in expected} == {1, 2, 3, 5, 6, 8, 9}
+
+
+def test_added_source_condition_is_not_one_of_them(load_text: LoadText) -> None:
+    """`1 of them` must not be satisfied by the pipeline's own `source` condition."""
+    (rule,) = load_text(
+        vendor_rule(
+            "{product: aws, service: cloudtrail}",
+            "  a: {eventName: Nope1}\n  b: {eventName: InvokeModel}\n  condition: 1 of them",
+            rid="7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b20",
+        )
+    )
+    invoke, create = sigmahq.events([sigmahq.bedrock_invoke(), sigmahq.iam_admin_user()[1]])
+    assert [len(fired([rule], [e])) for e in (invoke, create)] == [1, 0]

@@ -30,6 +30,7 @@ REASONS = {
     "modifier": "unsupported modifier or value",
     "keyword": "keyword search (no field)",
     "condition": "unsupported condition",
+    "document": "collection action or filter document",
     "deprecated": "deprecated",
     "status": "status unsupported",
     _INVALID: "invalid rule",

@@ -141,7 +141,15 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
     for key in ("action", "filter"):
         if key in doc:
             raise _FileRejected(
-                [RuleLoadError(path, f"Sigma '{key}' documents are not supported", key, label)]
+                [
+                    RuleLoadError(
+                        path,
+                        f"Sigma '{key}' documents are not supported",
+                        key,
+                        label,
+                        unsupported="document",
+                    )
+                ]
             )
     for key in _STRING_KEYS:
         # pySigma assumes these are strings and fails with AttributeError otherwise.
@@ -312,9 +320,7 @@ def _resolve_pass(
                 else:
                     resolve_correlation(parsed, by_key)
         except CorrelationError as exc:
-            errors.append(
-                RuleLoadError(path, str(exc), exc.field, exc.rule, unsupported=exc.unsupported)
-            )
+            errors.append(RuleLoadError(path, str(exc), exc.field, exc.rule))
             del files[path]
             clean = False
     return clean

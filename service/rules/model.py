@@ -144,7 +144,8 @@ class RuleLoadError:
 
     `unsupported` is set when the rule is valid Sigma that Custody cannot run (a rule
     written for another log store, say): `logsource`, `field`, `modifier`, `keyword`,
-    `condition`, `correlation` or `deprecated`. None means the rule itself is broken.
+    `condition`, `document`, `deprecated` or `status`. None means the rule itself is
+    broken.
     """
 
     path: Path

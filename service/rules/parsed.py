@@ -16,14 +16,10 @@ from service.rules.model import Correlation, Predicate
 
 
 class CorrelationError(ValueError):
-    def __init__(
-        self, field: str, message: str, rule: str | None = None, unsupported: str | None = None
-    ) -> None:
+    def __init__(self, field: str, message: str, rule: str | None = None) -> None:
         super().__init__(message)
         self.field = field
         self.rule = rule
-        # Set when the correlation only fails because a rule it needs was not loadable.
-        self.unsupported = unsupported
 
 
 @dataclass(eq=False)

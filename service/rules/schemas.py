@@ -23,7 +23,7 @@ class RuleError(BaseModel):
     unsupported: str | None = Field(
         default=None,
         description="valid Sigma Custody cannot run: logsource, field, modifier, keyword, "
-        "condition, deprecated or status; null when the rule itself is invalid",
+        "condition, document, deprecated or status; null when the rule itself is invalid",
     )
 
 

@@ -57,6 +57,13 @@ def foreign(directory: Path) -> Path:
             "  kw: [AccessDenied]\n  condition: kw",
         ),
         "broken.yml": "title: [unclosed\n",
+        # Sigma 1 rule collections: a global `action` document shared by the ones after it.
+        "collection.yml": "action: global\ntitle: t\nlevel: low\n---\n"
+        + _rule(
+            "3b1b7bd6-1f0c-4a52-9d36-3c0f5a9e4b16",
+            "{product: aws, service: cloudtrail}",
+            "  sel: {eventName: StopLogging}\n  condition: sel",
+        ),
     }
     # A checkout's CI workflows are YAML but not rules: never read.
     live.write_rules(directory / ".github" / "workflows", {"ci.yml": "on: [push]\n"})
@@ -77,13 +84,15 @@ def test_check_foreign_directory_lists_each_rule_not_loaded_with_reason_and_coun
         ("modifier.yml", "(unsupported modifier or value)"),
         ("keyword.yml", "(keyword search (no field))"),
         ("broken.yml", "(invalid rule)"),
+        ("collection.yml", "(collection action or filter document)"),
     ]:
         (line,) = [line for line in out.splitlines() if name in line]
         assert reason in line, line
     assert "no adapter for Azure / Entra ID sign-in logs" in out
     assert (
-        "6 of 9 files not loaded (unsupported logsource: 2, unsupported modifier or value: 1, "
-        "keyword search (no field): 1, deprecated: 1, invalid rule: 1); 3 rules loaded"
+        "7 of 10 files not loaded (unsupported logsource: 2, unsupported modifier or value: 1, "
+        "keyword search (no field): 1, collection action or filter document: 1, deprecated: 1, "
+        "invalid rule: 1); 3 rules loaded"
     ) in " ".join(out.split())
 
 
@@ -178,4 +187,5 @@ def test_rules_api_lists_sigmahq_rules_and_says_why_others_did_not_load(
         "misc/modifier.yml": "modifier",
         "misc/keyword.yml": "keyword",
         "misc/broken.yml": None,
+        "misc/collection.yml": "document",
     }

@@ -12,8 +12,8 @@ database read):
 Rule sets: the shipped pack alone (the baseline), then the pack plus the 3 real SigmaHQ
 rules, then the pack plus N vendor CloudTrail rules (variants of the real ones written to
 a temporary directory for the run, standing in for an imported SigmaHQ cloud folder).
-Prints events/s (best of interleaved rounds) and the ratio to the baseline measured in
-the same run.
+Prints events per CPU second (best of interleaved rounds) and the ratio to the baseline
+measured in the same run.
 """
 
 from __future__ import annotations
@@ -74,11 +74,13 @@ def vendor_rules(directory: Path, count: int) -> list[Rule]:
 
 
 def rate(rules: list[Rule], events: list[dict[str, Any]]) -> float:
+    """Events per CPU second of this process (other work on a shared machine then costs
+    us only cache misses, not its whole time slice)."""
     engine = Engine(rules)
-    began = time.perf_counter()
+    began = time.process_time()
     for event in events:
         engine.process(event)
-    return len(events) / (time.perf_counter() - began)
+    return len(events) / (time.process_time() - began)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from service.rules.model import Event
+from service.rules.records import vendor_record
 
 Getter = Callable[[Event], Any]
 
@@ -73,17 +74,18 @@ def make_getter(path: str) -> Getter:
 
 
 def _vendor_getter(parts: list[str]) -> Getter:
-    """Read a vendor field from the original record under `raw`.
+    """Read a vendor field from the original record under `raw` (`records.vendor_record`:
+    inside its envelope, if the adapter accepted it wrapped).
 
     Vendor records are not Custody's: keys may contain dots themselves (OpenAI's
     `"api_key.created": {...}`), so the longest key present wins at each level; and a list
     on the way (GCP's `authorizationInfo[]`) yields the values of all its items, which the
     compiled tests treat as "any of them matches", as Sigma backends do.
     """
-    head, rest = parts[0], tuple(parts[1:])
+    rest = tuple(parts[1:])
 
     def get(event: Event) -> Any:
-        values = _resolve(event.get(head), rest)
+        values = _resolve(vendor_record(event), rest)
         if not values:
             return None
         return values[0] if len(values) == 1 else values
@@ -94,7 +96,7 @@ def _vendor_getter(parts: list[str]) -> Getter:
 
     def get_top(event: Event) -> Any:
         # Hot path (CloudTrail `eventName`, `eventSource`): a plain top-level scalar.
-        record = event.get(head)
+        record = vendor_record(event)
         value = record.get(key) if isinstance(record, dict) else None
         if value is None or isinstance(value, list):
             return get(event)

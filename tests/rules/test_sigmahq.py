@@ -299,3 +299,26 @@ def test_added_source_condition_is_not_one_of_them(load_text: LoadText) -> None:
     )
     invoke, create = sigmahq.events([sigmahq.bedrock_invoke(), sigmahq.iam_admin_user()[1]])
     assert [len(fired([rule], [e])) for e in (invoke, create)] == [1, 0]
+
+
+def test_cloudtrail_record_in_an_eventbridge_envelope_matches_too() -> None:
+    """The adapter accepts EventBridge's "AWS API Call via CloudTrail" events and keeps the
+    envelope as the original; the rule still reads the CloudTrail record inside it."""
+    record = sigmahq.bedrock_call("DeleteGuardrail", guardrailIdentifier="gr-prod")
+    envelope = {
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.bedrock",
+        "account": record["recipientAccountId"],
+        "time": record["eventTime"],
+        "region": record["awsRegion"],
+        "resources": [],
+        "detail": record,
+    }
+    (event,) = sigmahq.events([envelope])
+    assert event["raw"] == envelope and event["source"] == "aws.cloudtrail"
+    (rule,) = [r for r in real_rules() if r.id == GUARDRAIL_DELETED]
+    assert len(fired([rule], [event])) == 1
+    envelope["detail"] = {**record, "eventName": "CreateGuardrail"}
+    assert fired([rule], sigmahq.events([envelope])) == []

@@ -188,13 +188,11 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
         )
     vendor = _vendor(path, label, sigma)
     try:
+        # Community rules carry keys Custody does not know; only its own rules are strict.
+        allowed = frozenset({"correlation"}) if is_corr else frozenset()
         custom = parse_custom(
             sigma.custom_attributes,
-            allowed=None
-            if vendor is not None
-            else frozenset({"correlation"})
-            if is_corr
-            else frozenset(),
+            allowed=None if vendor is not None else allowed,
             to_path=vendor.field_path if vendor is not None else None,
         )
         predicate, actions, dispatch = _detection(sigma, custom, vendor)

@@ -322,3 +322,18 @@ def test_cloudtrail_record_in_an_eventbridge_envelope_matches_too() -> None:
     assert len(fired([rule], [event])) == 1
     envelope["detail"] = {**record, "eventName": "CreateGuardrail"}
     assert fired([rule], sigmahq.events([envelope])) == []
+
+
+def test_unknown_top_level_keys_are_tolerated_only_in_vendor_rules(tmp_path: Path) -> None:
+    body = "detection: {s: {eventName: X}, condition: s}\nregression_tests_path: x/info.yml\n"
+    (tmp_path / "vendor.yml").write_text(
+        "title: v\nid: 7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b30\nlevel: low\n"
+        "logsource: {product: aws, service: cloudtrail}\n" + body
+    )
+    (tmp_path / "own.yml").write_text(
+        "title: o\nid: 7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b31\nlevel: low\n"
+        "logsource: {product: custody}\n" + body.replace("eventName", "action")
+    )
+    rules, errors = load_rules(directory=tmp_path)
+    assert [r.id[-2:] for r in rules] == ["30"]
+    assert [(e.path.name, e.field) for e in errors] == [("own.yml", "regression_tests_path")]

@@ -337,3 +337,23 @@ def test_unknown_top_level_keys_are_tolerated_only_in_vendor_rules(tmp_path: Pat
     rules, errors = load_rules(directory=tmp_path)
     assert [r.id[-2:] for r in rules] == ["30"]
     assert [(e.path.name, e.field) for e in errors] == [("own.yml", "regression_tests_path")]
+
+
+def test_custom_dedup_and_first_seen_of_a_vendor_rule_name_vendor_fields(
+    load_text: LoadText,
+) -> None:
+    (rule,) = load_text(
+        "title: first guardrail change per principal\n"
+        "id: 7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b40\nlevel: low\n"
+        "logsource: {product: aws, service: cloudtrail}\n"
+        "custom:\n  dedup: [userIdentity.arn]\n"
+        "  first_seen: {fields: [userIdentity.arn], history: 30d}\n"
+        "detection: {s: {eventName|endswith: Guardrail}, condition: s}\n"
+    )
+    records = [
+        sigmahq.bedrock_call("UpdateGuardrail", 0, guardrailIdentifier="g"),
+        sigmahq.bedrock_call("DeleteGuardrail", 30, guardrailIdentifier="g"),  # seen already
+    ]
+    (firing,) = fired([rule], sigmahq.events(records))
+    assert firing.evidence == (1,)
+    assert firing.group == {"raw.userIdentity.arn": "arn:aws:iam::956882123456:user/himan"}

@@ -282,22 +282,29 @@ def _leaf(field: str, value: Any, raw: bool) -> Predicate:
         wanted = bool(value)
         return lambda event: (get(event) is not None) is wanted
     if isinstance(value, SigmaFieldReference):
-        if value.starts_with or value.ends_with:
-            raise UnsupportedDetection(
-                "fieldref with startswith/endswith is not supported", "modifier"
-            )
         _check_field(value.field, raw)
         other = make_getter(value.field)
+        compare = _REF_TESTS[(value.starts_with, value.ends_with)]
 
         def same(event: Event) -> bool:
             a, b = _text(get(event)), _text(other(event))
-            return a is not None and b is not None and a.lower() == b.lower()
+            return a is not None and b is not None and compare(a.lower(), b.lower())
 
         return same
     if type(value) is SigmaString and (text := _plain(value)) is not None:
         lowered = text.lower()
         return _string_leaf(get, lambda t: t.lower() == lowered)
     return _wrap(get, _value_test(value))
+
+
+# `fieldref` combined with startswith / endswith / contains: (starts_with, ends_with) ->
+# how the field's text relates to the referenced field's text.
+_REF_TESTS: dict[tuple[bool, bool], Callable[[str, str], bool]] = {
+    (False, False): lambda a, b: a == b,
+    (True, False): lambda a, b: a.startswith(b),
+    (False, True): lambda a, b: a.endswith(b),
+    (True, True): lambda a, b: b in a,
+}
 
 
 def _value_test(value: Any) -> Test:

@@ -357,3 +357,23 @@ def test_custom_dedup_and_first_seen_of_a_vendor_rule_name_vendor_fields(
     (firing,) = fired([rule], sigmahq.events(records))
     assert firing.evidence == (1,)
     assert firing.group == {"raw.userIdentity.arn": "arn:aws:iam::956882123456:user/himan"}
+
+
+def test_field_comparison_the_backdoor_rule_meant_works_with_fieldref(
+    load_text: LoadText,
+) -> None:
+    """What the upstream filter intends, written with `|fieldref|endswith` (a Custody
+    variant, not SigmaHQ's file): a key made for oneself no longer fires."""
+    (rule,) = load_text(
+        vendor_rule(
+            "{product: aws, service: cloudtrail}",
+            "  sel:\n    eventSource: iam.amazonaws.com\n    eventName: CreateAccessKey\n"
+            "  own:\n    userIdentity.arn|fieldref|endswith: responseElements.accessKey.userName\n"
+            "  condition: sel and not own",
+            rid="7d3c8c43-6b1a-4a3e-8f5e-0a4f3d6c1b50",
+        )
+    )
+    other = sigmahq.iam_admin_user()[1]  # christophe creates a key for malicious-iam-user
+    own = copy.deepcopy(other)
+    own["userIdentity"]["arn"] = "arn:aws:iam::229654561268:user/malicious-iam-user"
+    assert [len(fired([rule], sigmahq.events([r]))) for r in (other, own)] == [1, 0]

@@ -42,7 +42,10 @@ def check(directory: DirArg = None) -> None:
     reason (unsupported logsource, field, modifier..., or invalid), and counts."""
     from service.rules.importer import examine
 
-    report = examine(directory=directory or Settings().rules_dir, pack=None)
+    directory = directory or Settings().rules_dir
+    if not directory.is_dir():
+        raise typer.BadParameter(f"{directory} is not a directory", param_hint="DIRECTORY")
+    report = examine(directory=directory, pack=None)
     _print_rejected(report)
     if report.errors:
         raise typer.Exit(1)
@@ -71,7 +74,7 @@ def import_(
     pack = into or Settings().rules_dir
     folder = name or source.resolve().name
     if not source.is_dir():
-        raise typer.BadParameter("not a directory", param_hint="SOURCE")
+        raise typer.BadParameter(f"{source} is not a directory", param_hint="SOURCE")
     if not folder or "/" in folder or folder.startswith("."):
         raise typer.BadParameter("must be a plain folder name", param_hint="--name")
     report = import_rules(source=source, pack=pack, name=folder, dry_run=dry_run)

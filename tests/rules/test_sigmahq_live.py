@@ -189,3 +189,14 @@ def test_rules_api_lists_sigmahq_rules_and_says_why_others_did_not_load(
         "misc/broken.yml": None,
         "misc/collection.yml": "document",
     }
+
+
+def test_import_refuses_bad_input_and_changes_nothing(tmp_path: Path) -> None:
+    pack = tmp_path / "pack"
+    bad_name = ["rules", "import", str(SIGMA), "--into", str(pack), "--name", "../escape"]
+    result = cli.invoke(app, bad_name, env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "--name" in result.output
+    missing = ["rules", "import", str(tmp_path / "nope"), "--into", str(pack)]
+    result = cli.invoke(app, missing, env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "is not a directory" in result.output
+    assert not pack.exists() and not (tmp_path / "escape").exists()

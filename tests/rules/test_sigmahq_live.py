@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from service.cli import app
 from service.rules import load_rules
 from service.rules.ruleset import RuleRegistry
+from tests.client.test_ship import run as ship_run
 from tests.rules import live, sigmahq
 from tests.rules.sigmahq import BACKDOOR_KEYS, GUARDRAIL_DELETED, SIGMA
 
@@ -200,3 +201,23 @@ def test_import_refuses_bad_input_and_changes_nothing(tmp_path: Path) -> None:
     result = cli.invoke(app, missing, env={"COLUMNS": "200"})
     assert result.exit_code == 2 and "is not a directory" in result.output
     assert not pack.exists() and not (tmp_path / "escape").exists()
+
+
+def test_custody_ship_of_a_real_detonation_opens_the_sigmahq_incident(
+    client: TestClient, sessions: Any, tmp_path: Path
+) -> None:
+    """`custody ship` (normalizing on the client) of the real Stratus IAM detonation file:
+    the imported SigmaHQ backdoor-keys rule opens one incident on the CreateAccessKey."""
+    pack = tmp_path / "pack"
+    shutil.copytree(live.REPO / "rules", pack)
+    args = ["rules", "import", str(SIGMA), "--into", str(pack), "--name", "sigmahq"]
+    assert cli.invoke(app, args).exit_code == 0
+    trail = sigmahq.REAL / "stratus" / "aws.persistence.iam-create-admin-user.json"
+    result, _ = ship_run(client, [str(trail)])
+    assert result.accepted == 3
+    live.drain(live.runner(pack), sessions)
+    opened = [i for i in client.get("/v1/incidents").json()["items"] if i["rule_id"]]
+    (incident,) = [i for i in opened if i["rule_id"] == BACKDOOR_KEYS]
+    (evidence,) = client.get(f"/v1/incidents/{incident['id']}/events").json()["items"]
+    assert evidence["attributes"]["event_name"] == "CreateAccessKey"
+    assert evidence["source"] == "aws.cloudtrail"

@@ -39,6 +39,11 @@ class RuleOut(BaseModel):
     file: str
     content_hash: str
     counters: RuleCounters
+    vendor_source: str | None = Field(
+        default=None,
+        description="vendor-logsource rules (SigmaHQ's): the event source whose original "
+        "records they read; null for Custody event paths",
+    )
 
 
 class RuleDetail(RuleOut):

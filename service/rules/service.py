@@ -70,6 +70,7 @@ def _rule_out(rule: Rule, rule_set: RuleSet, stats: RuleStats | None) -> RuleOut
         file=_relative(rule.path, rule_set.directory),
         content_hash=rule.content_hash,
         counters=_counters(stats),
+        vendor_source=rule.vendor_source,
     )
 
 

@@ -175,10 +175,10 @@ def test_rules_api_lists_sigmahq_rules_and_says_why_others_did_not_load(
     source = foreign(tmp_path / "sigma")
     app.state.rules = RuleRegistry(source)
     page = client.get("/v1/rules").json()
-    assert {r["id"] for r in page["items"]} == {
-        GUARDRAIL_DELETED,
-        BACKDOOR_KEYS,
-        "1c722651-254a-4b04-a9f4-99b62a2d0a1f",
+    assert {r["id"]: r["vendor_source"] for r in page["items"]} == {
+        GUARDRAIL_DELETED: "aws.cloudtrail",
+        BACKDOOR_KEYS: "aws.cloudtrail",
+        "1c722651-254a-4b04-a9f4-99b62a2d0a1f": "aws.cloudtrail",
     }
     reasons = {e["file"]: e["unsupported"] for e in page["errors"]}
     assert reasons == {

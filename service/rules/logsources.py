@@ -13,7 +13,8 @@ processing pipeline, applied to the parsed rule before it is compiled:
 2. the `raw.` prefix on every field, so the compiler reads the vendor record,
 3. an added condition `source: <adapter source>`, AND-ed in front of the rule's own.
 
-The engine itself knows nothing of vendors: it evaluates the processed rule like any other.
+The engine evaluates the processed rule like any other; it only indexes vendor rules by
+source and operation (`dispatch.py`), as it indexes Custody rules by action.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class VendorLogsource:
     product: str
     service: str
     source: str  # the event `source` the adapter writes
-    record: str  # what the original record is (for docs and `rules check`)
+    record: str  # what the original record is (for docs/sigma.md)
     sigmahq: bool  # SigmaHQ defines this logsource; otherwise the name is Custody's
     operation: str  # the record's operation field: the engine dispatches on its values
     mapping: Mapping[str, str] = field(default_factory=dict)  # Sigma field -> record path

@@ -1,11 +1,12 @@
-"""`custody rules check|test|backtest`: server-side commands (rules dir, CUSTODY_DATABASE_URL)."""
+"""`custody rules check|import|test|backtest`: server-side commands (rules dir,
+CUSTODY_DATABASE_URL)."""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,7 +14,10 @@ from rich.table import Table
 
 from service.config import Settings
 
-app = typer.Typer(no_args_is_help=True, help="Correlation rules: validate, test, backtest.")
+if TYPE_CHECKING:
+    from service.rules.importer import Report
+
+app = typer.Typer(no_args_is_help=True, help="Correlation rules: validate, import, test, backtest.")
 console = Console()
 err = Console(stderr=True)
 
@@ -34,19 +38,69 @@ def _time(value: str | None, option: str) -> datetime | None:
 
 @app.command("check")
 def check(directory: DirArg = None) -> None:
-    """Load every rule file; list each rejected one with its file and field."""
-    from service.rules.loader import load_rules, rule_files
+    """Load every rule file; list each one that does not load, with its file, field and
+    reason (unsupported logsource, field, modifier..., or invalid), and counts."""
+    from service.rules.importer import examine
 
     directory = directory or Settings().rules_dir
-    rules, errors = load_rules(directory=directory)
-    for error in errors:
-        err.print(f"[red]ERROR[/red] {error}")
-    files = len(rule_files(directory=directory))
-    if errors:
-        err.print(f"{len(errors)} error(s); {len(rules)} rules loaded from {files} files")
+    if not directory.is_dir():
+        raise typer.BadParameter(f"{directory} is not a directory", param_hint="DIRECTORY")
+    report = examine(directory=directory, pack=None)
+    _print_rejected(report)
+    if report.errors:
         raise typer.Exit(1)
-    firing = sum(r.emits for r in rules)
-    console.print(f"[green]OK[/green] {len(rules)} rules ({firing} firing) in {files} files")
+    firing = sum(r.emits for r in report.rules)
+    console.print(
+        f"[green]OK[/green] {len(report.rules)} rules ({firing} firing) in {report.files} files"
+    )
+
+
+@app.command("import")
+def import_(
+    source: Annotated[Path, typer.Argument(help="directory of Sigma rules (e.g. SigmaHQ's)")],
+    into: Annotated[
+        Path | None, typer.Option(help="rules directory (default: CUSTODY_RULES_DIR)")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="folder under <rules>/imported/ (default: source's name)")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report only, copy nothing")] = False,
+) -> None:
+    """Import every rule of SOURCE that loads next to the pack, unmodified, into
+    <rules>/imported/NAME/; list each one that does not, with the reason, and counts.
+    Deploy with POST /v1/rules/reload (or a restart)."""
+    from service.rules.importer import import_rules
+
+    pack = into or Settings().rules_dir
+    folder = name or source.resolve().name
+    if not source.is_dir():
+        raise typer.BadParameter(f"{source} is not a directory", param_hint="SOURCE")
+    if not folder or "/" in folder or folder.startswith("."):
+        raise typer.BadParameter("must be a plain folder name", param_hint="--name")
+    report = import_rules(source=source, pack=pack, name=folder, dry_run=dry_run)
+    _print_rejected(report)
+    verb = "would import" if dry_run else "imported"
+    console.print(
+        f"[green]{verb}[/green] {len(report.rules)} rules from {len(report.loaded_files)} files "
+        f"into {pack / 'imported' / folder} ({len(report.copied)} new or changed, "
+        f"{len(report.unchanged)} unchanged, {len(report.removed)} removed)"
+    )
+
+
+def _print_rejected(report: Report) -> None:
+    from service.rules.importer import REASONS, reason
+
+    for error in report.errors:
+        kind = reason(error)
+        label = "[red]ERROR[/red]" if kind == "invalid" else "[yellow]SKIPPED[/yellow]"
+        err.print(f"{label} ({REASONS.get(kind, kind)}) {error}")
+    counts = report.counts()
+    if counts:
+        listed = ", ".join(f"{REASONS[k]}: {counts[k]}" for k in REASONS if counts.get(k))
+        err.print(
+            f"{len(report.rejected_files)} of {report.files} files not loaded ({listed}); "
+            f"{len(report.rules)} rules loaded"
+        )
 
 
 @app.command("test")

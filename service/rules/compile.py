@@ -55,7 +55,14 @@ Test = Callable[[Any], bool]
 
 
 class UnsupportedDetection(ValueError):
-    """The detection uses something the engine cannot evaluate (the message says what)."""
+    """The detection uses something the engine cannot evaluate (the message says what).
+
+    `kind` says which part for import reports: field, modifier, keyword or condition.
+    """
+
+    def __init__(self, message: str, kind: str = "condition") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 _RE2_OPTIONS = re2.Options()
@@ -71,12 +78,19 @@ def linear_regex(pattern: str, flags: str = "") -> Any:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
         raise UnsupportedDetection(
             f"regular expression {pattern!r} is not supported by the linear-time engine "
-            f"(RE2: {reason}); backreferences and lookaround are not available"
+            f"(RE2: {reason}); backreferences and lookaround are not available",
+            "modifier",
         ) from exc
 
 
-def compile_detection(rule: SigmaRule) -> tuple[Predicate, frozenset[str] | None, Predicate]:
+def compile_detection(
+    rule: SigmaRule, *, raw: bool = False, index: str = "action"
+) -> tuple[Predicate, frozenset[str] | None, Predicate]:
     """Return the predicate, the actions it can match (None: any), and a dispatch predicate.
+
+    `raw`: the rule went through a vendor logsource pipeline, so `raw.*` fields are allowed.
+    `index`: the field the engine dispatches on (`action`; for a vendor logsource, the
+    vendor's operation name, e.g. `raw.eventName`); "actions" are that field's values.
 
     The dispatch predicate is only valid for events whose action is in that set (the
     engine's action index guarantees it): tests on `action` that are then always true are
@@ -86,12 +100,12 @@ def compile_detection(rule: SigmaRule) -> tuple[Predicate, frozenset[str] | None
     nodes = [tree for tree in trees if tree is not None]
     if not nodes:
         raise UnsupportedDetection("detection condition is empty")
-    action_sets = [_actions(node) for node in nodes]
+    action_sets = [_actions(node, index) for node in nodes]
     actions: frozenset[str] | None = None
     if all(s is not None for s in action_sets):
         actions = frozenset().union(*[s for s in action_sets if s is not None])
-    full = _predicate(_any([_node(node, None) for node in nodes]))
-    dispatch = _predicate(_any([_node(node, actions) for node in nodes]))
+    full = _predicate(_any([_node(node, None, raw, index) for node in nodes]))
+    dispatch = _predicate(_any([_node(node, actions, raw, index) for node in nodes]))
     return full, actions, dispatch
 
 
@@ -120,27 +134,30 @@ def _any(parts: list[Compiled]) -> Compiled:
     return _any_of(preds) if preds else False
 
 
-def _node(node: Any, known: frozenset[str] | None) -> Compiled:
-    """`known`: the event's action is certainly one of these (None: unknown)."""
-    if known is not None and node_field(node) == "action":
-        tested = _actions(node)
+def _node(node: Any, known: frozenset[str] | None, raw: bool, index: str) -> Compiled:
+    """`known`: the event's `index` field is certainly one of these (None: unknown)."""
+    if known is not None and node_field(node) == index:
+        tested = _actions(node, index)
         if tested is not None and known <= tested:
             return True
     if isinstance(node, ConditionAND):
-        return _all([_node(arg, known) for arg in node.args])
+        return _all([_node(arg, known, raw, index) for arg in node.args])
     if isinstance(node, ConditionOR):
-        folded = _fold_equalities(node)
-        return folded if folded is not None else _any([_node(arg, known) for arg in node.args])
+        folded = _fold_equalities(node, raw)
+        if folded is not None:
+            return folded
+        return _any([_node(arg, known, raw, index) for arg in node.args])
     if isinstance(node, ConditionNOT):
-        inner = _node(node.args[0], known)
+        inner = _node(node.args[0], known, raw, index)
         if isinstance(inner, bool):
             return not inner
         return lambda event: not inner(event)
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        return _leaf(node.field, node.value)
+        return _leaf(node.field, node.value, raw)
     if isinstance(node, ConditionValueExpression):
         raise UnsupportedDetection(
-            "keyword detections (values without a field) are not supported; name the field"
+            "keyword detections (values without a field) are not supported; name the field",
+            "keyword",
         )
     raise UnsupportedDetection(f"unsupported condition element {type(node).__name__}")
 
@@ -181,7 +198,7 @@ def _plain(value: Any) -> str | None:
     return None
 
 
-def _fold_equalities(node: ConditionOR) -> Predicate | None:
+def _fold_equalities(node: ConditionOR, raw: bool) -> Predicate | None:
     """`field: [a, b, c]` becomes one set lookup instead of N comparisons."""
     args = node.args
     if not args or not all(isinstance(a, ConditionFieldEqualsValueExpression) for a in args):
@@ -191,7 +208,7 @@ def _fold_equalities(node: ConditionOR) -> Predicate | None:
     if len(fields) != 1 or any(t is None for t in texts):
         return None
     (field,) = fields
-    _check_field(field)
+    _check_field(field, raw)
     wanted = frozenset(t.lower() for t in texts if t is not None)
     return _string_leaf(make_getter(field), lambda t: t.lower() in wanted)
 
@@ -209,12 +226,14 @@ def _string_leaf(get: Getter, on_text: Callable[[str], bool]) -> Predicate:
     return leaf
 
 
-def _check_field(field: str) -> None:
-    if not is_event_path(field):
+def _check_field(field: str, raw: bool) -> None:
+    if not is_event_path(field, raw=raw):
         raise UnsupportedDetection(
             f"unknown field '{field}': use an event path (action, outcome, source, actor.id, "
             "actor.type, actor.ip, actor.user_agent, resource.type, resource.id, "
-            "resource.version, request_id, attributes.<name>)"
+            "resource.version, request_id, attributes.<name>), or a vendor logsource "
+            "(see docs/sigma.md)",
+            "field",
         )
 
 
@@ -254,8 +273,8 @@ def _wrap(get: Getter, test: Test) -> Predicate:
     return leaf
 
 
-def _leaf(field: str, value: Any) -> Predicate:
-    _check_field(field)
+def _leaf(field: str, value: Any, raw: bool) -> Predicate:
+    _check_field(field, raw)
     get = make_getter(field)
     if isinstance(value, SigmaNull):
         return lambda event: get(event) is None
@@ -263,20 +282,29 @@ def _leaf(field: str, value: Any) -> Predicate:
         wanted = bool(value)
         return lambda event: (get(event) is not None) is wanted
     if isinstance(value, SigmaFieldReference):
-        if value.starts_with or value.ends_with:
-            raise UnsupportedDetection("fieldref with startswith/endswith is not supported")
-        _check_field(value.field)
+        _check_field(value.field, raw)
         other = make_getter(value.field)
+        compare = _REF_TESTS[(value.starts_with, value.ends_with)]
 
         def same(event: Event) -> bool:
             a, b = _text(get(event)), _text(other(event))
-            return a is not None and b is not None and a.lower() == b.lower()
+            return a is not None and b is not None and compare(a.lower(), b.lower())
 
         return same
     if type(value) is SigmaString and (text := _plain(value)) is not None:
         lowered = text.lower()
         return _string_leaf(get, lambda t: t.lower() == lowered)
     return _wrap(get, _value_test(value))
+
+
+# `fieldref` combined with startswith / endswith / contains: (starts_with, ends_with) ->
+# how the field's text relates to the referenced field's text.
+_REF_TESTS: dict[tuple[bool, bool], Callable[[str, str], bool]] = {
+    (False, False): lambda a, b: a == b,
+    (True, False): lambda a, b: a.startswith(b),
+    (False, True): lambda a, b: a.endswith(b),
+    (True, True): lambda a, b: b in a,
+}
 
 
 def _value_test(value: Any) -> Test:
@@ -287,22 +315,22 @@ def _value_test(value: Any) -> Test:
         word = "true" if flag else "false"
         return lambda v: v is flag or (isinstance(v, str) and v.lower() == word)
     if isinstance(value, SigmaTimestampPart):
-        raise UnsupportedDetection("timestamp-part modifiers (minute, hour, ...) are not supported")
+        raise UnsupportedDetection(
+            "timestamp-part modifiers (minute, hour, ...) are not supported", "modifier"
+        )
     if isinstance(value, SigmaNumber):
         number = value.number
         return lambda v: _number(v) == number
     if isinstance(value, SigmaCompareExpression):
         return _compare_test(value)
     if isinstance(value, SigmaRegularExpression):
-        flags = "".join(
-            sorted(SigmaRegularExpression.sigma_to_re_flag[f] for f in value.flags)
-        )
+        flags = "".join(sorted(SigmaRegularExpression.sigma_to_re_flag[f] for f in value.flags))
         search = linear_regex(str(value.regexp), flags).search
         return lambda v: (t := _text(v)) is not None and search(t) is not None
     if isinstance(value, SigmaCIDRExpression):
         network = value.network
         return lambda v: isinstance(v, str) and (ip := _ip(v)) is not None and ip in network
-    raise UnsupportedDetection(f"unsupported value type {type(value).__name__}")
+    raise UnsupportedDetection(f"unsupported value type {type(value).__name__}", "modifier")
 
 
 @lru_cache(maxsize=4096)
@@ -330,7 +358,7 @@ def _compare_test(value: SigmaCompareExpression) -> Test:
 
 def _string_test(value: SigmaString) -> Test:
     if value.contains_placeholder():
-        raise UnsupportedDetection("placeholders (%name%) are not supported")
+        raise UnsupportedDetection("placeholders (%name%) are not supported", "modifier")
     cased = isinstance(value, SigmaCasedString)
     fold: Callable[[str], str] = (lambda s: s) if cased else str.lower
     parts = list(value.s)
@@ -357,18 +385,18 @@ def _string_test(value: SigmaString) -> Test:
     return lambda v: (t := _text(v)) is not None and match(t) is not None
 
 
-def _actions(node: Any) -> frozenset[str] | None:
+def _actions(node: Any, index: str) -> frozenset[str] | None:
     """Actions the subtree can match, or None when it does not pin the action down.
 
     Used to index rules by action so an event only runs the predicates that can match it.
     """
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        if node.field == "action":
+        if node.field == index:
             text = _plain(node.value)
             return frozenset({text.lower()}) if text is not None else None
         return None
     if isinstance(node, ConditionAND):
-        known = [s for s in (_actions(a) for a in node.args) if s is not None]
+        known = [s for s in (_actions(a, index) for a in node.args) if s is not None]
         if not known:
             return None
         result = known[0]
@@ -376,7 +404,7 @@ def _actions(node: Any) -> frozenset[str] | None:
             result &= s
         return result
     if isinstance(node, ConditionOR):
-        sets = [_actions(a) for a in node.args]
+        sets = [_actions(a, index) for a in node.args]
         if any(s is None for s in sets):
             return None
         return frozenset().union(*[s for s in sets if s is not None])

@@ -113,6 +113,11 @@ def _path(
                 f"'{path}' is not a group-by field of correlation '{ref.rule_id}'",
                 parsed.rule_id,
             )
-    elif not is_event_path(path):
+        return path
+    if ref.vendor is not None:
+        # Field names are those of the referenced rule's logsource (Sigma semantics): a
+        # SigmaHQ CloudTrail rule groups by `userIdentity.arn`, a Custody rule by `actor.id`.
+        path = ref.vendor.field_path(path)
+    if not is_event_path(path, raw=ref.vendor is not None):
         raise CorrelationError(where, f"'{path}' is not an event field path", parsed.rule_id)
     return path

@@ -11,15 +11,19 @@ one of them, a nested mapping::
         fields: [actor.id, resource.id]
         history: 30d                       # Sigma timespan syntax (s, m, h, d, w)
 
-The dotted spelling (`custom.runbook: x` as a top-level key) is accepted too, but not
-both spellings in one rule. Any other unknown
-top-level key is an error, so a typo such as `levle:` does not pass silently.
+The dotted spelling is also accepted as top-level keys (`custom.runbook: x`), but not
+both spellings in one rule. Any other unknown top-level key is an error in Custody's own
+rules, so a typo such as `levle:` does not pass silently; rules of a vendor logsource
+(SigmaHQ's) may carry keys Custody does not know, and those are ignored.
+
+For a vendor-logsource rule, `dedup` and `first_seen.fields` name vendor fields, mapped
+the way its detection is (`to_path`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -49,11 +53,19 @@ class Custom:
     category: str | None = None
 
 
-def parse_custom(attributes: Mapping[str, Any], *, allowed: frozenset[str]) -> Custom:
-    """Read `custom` from pySigma's custom_attributes; `allowed` are other tolerated keys."""
+def parse_custom(
+    attributes: Mapping[str, Any],
+    *,
+    allowed: frozenset[str] | None,
+    to_path: Callable[[str], str] | None = None,
+) -> Custom:
+    """Read `custom` from pySigma's custom_attributes; `allowed` are other tolerated keys
+    (None: any). `to_path` maps a vendor field name to its event path."""
     nested = attributes.get("custom")
     dotted = {k[len("custom.") :]: v for k, v in attributes.items() if k.startswith("custom.")}
     for key in attributes:
+        if allowed is None:
+            break
         if key != "custom" and not key.startswith("custom.") and key not in allowed:
             raise CustomError(key, "unknown rule key (custom keys go under 'custom:')")
     if nested is not None and dotted:
@@ -69,10 +81,11 @@ def parse_custom(attributes: Mapping[str, Any], *, allowed: frozenset[str]) -> C
             raise CustomError(
                 f"custom.{key}", f"unknown key; expected one of {sorted(CUSTOM_KEYS)}"
             )
+    dedup = _fields("custom.dedup", values.get("dedup", []), check_paths=False, to_path=to_path)
     return Custom(
         runbook=_runbook(values.get("runbook")),
-        dedup=_fields("custom.dedup", values.get("dedup", []), check_paths=False),
-        first_seen=_first_seen(values.get("first_seen")),
+        dedup=dedup,
+        first_seen=_first_seen(values.get("first_seen"), to_path),
         category=_category(values.get("category")),
     )
 
@@ -93,24 +106,29 @@ def _runbook(value: Any) -> str | None:
     return value
 
 
-def _fields(where: str, value: Any, *, check_paths: bool) -> tuple[str, ...]:
+def _fields(
+    where: str, value: Any, *, check_paths: bool, to_path: Callable[[str], str] | None
+) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise CustomError(where, "must be a list of field names")
     if len(set(value)) != len(value):
         raise CustomError(where, "lists a field twice")
+    paths = [to_path(v) for v in value] if to_path is not None else list(value)
     if check_paths:
-        for path in value:
-            if not is_event_path(path):
+        for path in paths:
+            if not is_event_path(path, raw=to_path is not None):
                 raise CustomError(where, f"'{path}' is not an event field path")
-    return tuple(value)
+    return tuple(paths)
 
 
-def _first_seen(value: Any) -> FirstSeen | None:
+def _first_seen(value: Any, to_path: Callable[[str], str] | None) -> FirstSeen | None:
     if value is None:
         return None
     if not isinstance(value, Mapping) or set(value) - {"fields", "history"}:
         raise CustomError("custom.first_seen", "must be a mapping with 'fields' and 'history'")
-    fields = _fields("custom.first_seen.fields", value.get("fields"), check_paths=True)
+    fields = _fields(
+        "custom.first_seen.fields", value.get("fields"), check_paths=True, to_path=to_path
+    )
     if not fields:
         raise CustomError("custom.first_seen.fields", "needs at least one field")
     try:

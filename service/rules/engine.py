@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from service.rules.dispatch import vendor_index
 from service.rules.fields import Getter, make_getter
 from service.rules.model import Event, Firing, Predicate, Rule
 from service.rules.seen import InMemorySeenStore, SeenStore
@@ -97,7 +98,8 @@ class Engine:
             for r in rules
             if r.first_seen is not None
         }
-        self._any, self._by_action = self._index(rules)
+        self._any, self._by_action = self._index([r for r in rules if r.vendor_source is None])
+        self._by_source = vendor_index(rules)
 
     def _wire(self, rules: Sequence[Rule]) -> dict[str, list[_Consumer]]:
         consumers: dict[str, list[_Consumer]] = {}
@@ -182,6 +184,10 @@ class Engine:
         candidates = (
             self._by_action.get(action.lower(), self._any) if isinstance(action, str) else self._any
         )
+        source = event.get("source")
+        vendor = self._by_source.get(source) if isinstance(source, str) else None
+        if vendor is not None:
+            candidates = (*candidates, *vendor.candidates(event))
         for rule, predicate in candidates:
             if not predicate(event):
                 continue

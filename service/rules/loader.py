@@ -1,9 +1,9 @@
 """Load a directory of Sigma rule files into `Rule`s, rejecting bad files one by one.
 
 Files: `*.yml` / `*.yaml` anywhere under the directory except inside a `tests/` folder
-(that is where rule test cases live, see `service.rules.testing`). A file may hold
-several YAML documents, e.g. base detection rules followed by the correlation that uses
-them; correlations may also reference rules in other files, by `name` or `id`.
+(that is where rule test cases live, see `service.rules.testing`) or a hidden one. A file
+may hold several YAML documents, e.g. base detection rules followed by the correlation
+that uses them; correlations may also reference rules in other files, by `name` or `id`.
 
 A file with any problem (YAML, Sigma, unknown field, unsupported feature, dangling or
 cyclic reference, duplicate id/name) is rejected as a whole with a `RuleLoadError`
@@ -12,6 +12,13 @@ rejected file's rule is rejected in turn.
 
 Every rule needs `id` (a UUID), `title` and `level`. Rules referenced by a correlation
 do not fire on their own unless that correlation sets `generate: true` (Sigma semantics).
+
+A rule's `logsource` decides its field names (`service.rules.logsources`): Custody's event
+paths for `product: custody`, the vendor's for a vendor logsource (through that
+logsource's pySigma processing pipeline). Valid Sigma that Custody cannot run (another
+logsource, an unsupported modifier, a `deprecated` rule...) is rejected like a broken file,
+but the error says so (`RuleLoadError.unsupported`), which `custody rules check|import`
+count apart.
 """
 
 from __future__ import annotations
@@ -34,6 +41,12 @@ from service.rules.compile import UnsupportedDetection, compile_detection
 from service.rules.correlate import CorrelationError, resolve_correlation
 from service.rules.custom import Custom, CustomError, parse_custom
 from service.rules.fields import is_event_path
+from service.rules.logsources import (
+    UnsupportedLogsource,
+    VendorLogsource,
+    pipeline,
+    resolve,
+)
 from service.rules.model import Predicate, Rule, RuleLoadError, Severity
 from service.rules.parsed import Parsed
 
@@ -78,13 +91,16 @@ class _FileRejected(Exception):
 
 
 def rule_files(*, directory: Path) -> list[Path]:
-    """Rule files under `directory`, sorted, skipping `tests/` folders."""
+    """Rule files under `directory`, sorted, skipping `tests/` and hidden folders (a
+    rules repository checkout has `.github/` workflows, which are YAML but not rules)."""
     return sorted(
         p
         for p in directory.rglob("*")
         if p.suffix in (".yml", ".yaml")
         and p.is_file()
-        and "tests" not in p.relative_to(directory).parts[:-1]
+        and not any(
+            part == "tests" or part.startswith(".") for part in p.relative_to(directory).parts[:-1]
+        )
     )
 
 
@@ -125,7 +141,15 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
     for key in ("action", "filter"):
         if key in doc:
             raise _FileRejected(
-                [RuleLoadError(path, f"Sigma '{key}' documents are not supported", key, label)]
+                [
+                    RuleLoadError(
+                        path,
+                        f"Sigma '{key}' documents are not supported",
+                        key,
+                        label,
+                        unsupported="document",
+                    )
+                ]
             )
     for key in _STRING_KEYS:
         # pySigma assumes these are strings and fails with AttributeError otherwise.
@@ -149,12 +173,29 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
     if sigma.level is None:
         raise _FileRejected([RuleLoadError(path, "every rule needs a level", "level", label)])
     is_corr = isinstance(sigma, SigmaCorrelationRule)
+    status = str(sigma.status) if sigma.status is not None else None
+    if status in ("deprecated", "unsupported"):
+        raise _FileRejected(
+            [
+                RuleLoadError(
+                    path,
+                    f"the rule is {status}: its authors say it should not run",
+                    "status",
+                    label,
+                    unsupported="deprecated" if status == "deprecated" else "status",
+                )
+            ]
+        )
+    vendor = _vendor(path, label, sigma)
     try:
+        # Community rules carry keys Custody does not know; only its own rules are strict.
+        allowed = frozenset({"correlation"}) if is_corr else frozenset()
         custom = parse_custom(
             sigma.custom_attributes,
-            allowed=frozenset({"correlation"}) if is_corr else frozenset(),
+            allowed=None if vendor is not None else allowed,
+            to_path=vendor.field_path if vendor is not None else None,
         )
-        predicate, actions, dispatch = _detection(sigma, custom)
+        predicate, actions, dispatch = _detection(sigma, custom, vendor)
         if isinstance(sigma, SigmaCorrelationRule) and isinstance(
             sigma.condition, SigmaExtendedCorrelationCondition
         ):
@@ -164,7 +205,9 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
     except CustomError as exc:
         raise _FileRejected([RuleLoadError(path, str(exc), exc.field, label)]) from exc
     except UnsupportedDetection as exc:
-        raise _FileRejected([RuleLoadError(path, str(exc), "detection", label)]) from exc
+        raise _FileRejected(
+            [RuleLoadError(path, str(exc), "detection", label, unsupported=exc.kind)]
+        ) from exc
     except sx.SigmaError as exc:  # pySigma parses the condition lazily, i.e. here
         raise _FileRejected([_sigma_error(path, label, exc)]) from exc
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
@@ -177,26 +220,50 @@ def _parse_doc(path: Path, doc: Any) -> Parsed:
         predicate=predicate,
         actions=actions,
         dispatch=dispatch,
+        vendor=vendor,
     )
 
 
+def _vendor(
+    path: Path, label: str, sigma: SigmaRule | SigmaCorrelationRule
+) -> VendorLogsource | None:
+    """Resolve a detection rule's logsource and run its processing pipeline on the rule."""
+    if not isinstance(sigma, SigmaRule):
+        return None
+    try:
+        vendor = resolve(sigma)
+        if vendor is not None:
+            pipeline(vendor).apply(sigma)
+    except UnsupportedLogsource as exc:
+        raise _FileRejected(
+            [RuleLoadError(path, str(exc), "logsource", label, unsupported="logsource")]
+        ) from exc
+    except sx.SigmaError as exc:
+        raise _FileRejected([_sigma_error(path, label, exc)]) from exc
+    return vendor
+
+
 def _detection(
-    sigma: SigmaRule | SigmaCorrelationRule, custom: Custom
+    sigma: SigmaRule | SigmaCorrelationRule, custom: Custom, vendor: VendorLogsource | None
 ) -> tuple[Predicate | None, frozenset[str] | None, Predicate | None]:
     if isinstance(sigma, SigmaCorrelationRule):
         if custom.first_seen is not None:
             raise CustomError("custom.first_seen", "only detection rules can be first-seen rules")
         return None, None, None
     for path in custom.dedup:
-        if not is_event_path(path):
+        if not is_event_path(path, raw=vendor is not None):
             raise CustomError("custom.dedup", f"'{path}' is not an event field path")
-    return compile_detection(sigma)
+    if vendor is None:
+        return compile_detection(sigma)
+    return compile_detection(sigma, raw=True, index=vendor.index)
 
 
 def _sigma_error(path: Path, label: str | None, error: Exception) -> RuleLoadError:
     field = next((f for cls, f in _ERROR_FIELDS if isinstance(error, cls)), None)
     message = str(error.args[0]) if error.args else str(error)
-    return RuleLoadError(path, message, field, label)
+    # A modifier pySigma does not know is most often a newer one, not a typo.
+    unsupported = "modifier" if isinstance(error, sx.SigmaModifierError) else None
+    return RuleLoadError(path, message, field, label, unsupported=unsupported)
 
 
 def _drop_duplicates(files: dict[Path, list[Parsed]], errors: list[RuleLoadError]) -> None:
@@ -299,6 +366,8 @@ def _build(parsed: Parsed, built: dict[str, Rule], silent: set[str]) -> Rule:
         first_seen=parsed.custom.first_seen,
         correlation=parsed.correlation,
         category=parsed.custom.category,
+        vendor_source=parsed.vendor.source if parsed.vendor is not None else None,
+        index=parsed.vendor.index if parsed.vendor is not None else "action",
     )
     built[rule.id] = rule
     return rule

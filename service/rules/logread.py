@@ -1,4 +1,7 @@
-"""Reading stored events in the shape the engine consumes (`queries.to_public`)."""
+"""Reading stored events in the shape the engine consumes (`queries.to_public`).
+
+The original vendor record (`raw`) is included: rules of a vendor logsource read it.
+"""
 
 from __future__ import annotations
 
@@ -26,9 +29,7 @@ def read_batch(
 ) -> tuple[list[dict[str, Any]], int | None]:
     """(events to correlate, last seq read) of the next `limit` records after `after_seq`."""
     rows = session.execute(queries.filtered(EventFilters(), after_seq=after_seq).limit(limit)).all()
-    events = [
-        queries.to_public(row, include_raw=False) for row in rows if row.source != INTERNAL_SOURCE
-    ]
+    events = [queries.to_public(row) for row in rows if row.source != INTERNAL_SOURCE]
     return events, (int(rows[-1].seq) if rows else None)
 
 
@@ -47,7 +48,7 @@ def stream_events(
     result = session.execute(stmt.execution_options(yield_per=_STREAM))
     try:
         for row in result:
-            yield queries.to_public(row, include_raw=False)
+            yield queries.to_public(row)
     finally:
         result.close()
 

@@ -109,6 +109,10 @@ class Rule:
     first_seen: FirstSeen | None = None
     correlation: Correlation | None = None
     category: str | None = None
+    # Vendor-logsource rules: the adapter source they read, and the field their `actions`
+    # are values of (the vendor's operation name, e.g. `raw.eventName`).
+    vendor_source: str | None = None
+    index: str = "action"
 
     @property
     def kind(self) -> str:
@@ -138,12 +142,19 @@ class Firing:
 
 @dataclass(frozen=True, slots=True)
 class RuleLoadError:
-    """Why a rule file was rejected; `field` is the offending key where known."""
+    """Why a rule file was rejected; `field` is the offending key where known.
+
+    `unsupported` is set when the rule is valid Sigma that Custody cannot run (a rule
+    written for another log store, say): `logsource`, `field`, `modifier`, `keyword`,
+    `condition`, `document`, `deprecated` or `status`. None means the rule itself is
+    broken.
+    """
 
     path: Path
     message: str
     field: str | None = None
     rule: str | None = None
+    unsupported: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.path}"

@@ -11,6 +11,7 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
 from service.rules.custom import Custom
+from service.rules.logsources import VendorLogsource
 from service.rules.model import Correlation, Predicate
 
 
@@ -31,6 +32,8 @@ class Parsed:
     predicate: Predicate | None
     actions: frozenset[str] | None
     dispatch: Predicate | None
+    # The vendor logsource whose field names the rule uses; None: Custody's event paths.
+    vendor: VendorLogsource | None = None
     refs: list[Parsed] = field(default_factory=list)
     correlation: Correlation | None = None
 

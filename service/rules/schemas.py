@@ -20,6 +20,11 @@ class RuleError(BaseModel):
     field: str | None
     rule: str | None
     message: str
+    unsupported: str | None = Field(
+        default=None,
+        description="valid Sigma Custody cannot run: logsource, field, modifier, keyword, "
+        "condition, document, deprecated or status; null when the rule itself is invalid",
+    )
 
 
 class RuleOut(BaseModel):
@@ -34,6 +39,11 @@ class RuleOut(BaseModel):
     file: str
     content_hash: str
     counters: RuleCounters
+    vendor_source: str | None = Field(
+        default=None,
+        description="vendor-logsource rules (SigmaHQ's): the event source whose original "
+        "records they read; null for Custody event paths",
+    )
 
 
 class RuleDetail(RuleOut):

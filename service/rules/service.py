@@ -35,6 +35,7 @@ def error_out(error: RuleLoadError, *, directory: Path | None = None) -> RuleErr
         field=error.field,
         rule=error.rule,
         message=error.message,
+        unsupported=error.unsupported,
     )
 
 
@@ -69,6 +70,7 @@ def _rule_out(rule: Rule, rule_set: RuleSet, stats: RuleStats | None) -> RuleOut
         file=_relative(rule.path, rule_set.directory),
         content_hash=rule.content_hash,
         counters=_counters(stats),
+        vendor_source=rule.vendor_source,
     )
 
 

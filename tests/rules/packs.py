@@ -9,7 +9,7 @@ from tests.rules.conftest import at
 
 def _base(name: str, rid: str, detection: str, extra: str = "") -> str:
     return (
-        f"title: {name}\nid: {rid}\nname: {name}\nlevel: low\nlogsource: {{product: t}}\n"
+        f"title: {name}\nid: {rid}\nname: {name}\nlevel: low\nlogsource: {{product: custody}}\n"
         f"{extra}detection:\n{detection}\n"
     )
 

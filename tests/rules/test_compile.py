@@ -137,6 +137,32 @@ def with_(**fields: Any) -> dict[str, Any]:
             with_(actor={"id": "a"}, attributes={"grantee": "A"}),
             True,
         ),
+        # ... also in part: fieldref with contains / startswith / endswith
+        (
+            "sel: {actor.id|fieldref|endswith: attributes.user}\ncondition: sel",
+            with_(actor={"id": "arn:aws:iam::1:user/Bob"}, attributes={"user": "bob"}),
+            True,
+        ),
+        (
+            "sel: {actor.id|fieldref|endswith: attributes.user}\ncondition: sel",
+            with_(actor={"id": "arn:aws:iam::1:user/bob-admin"}, attributes={"user": "bob"}),
+            False,
+        ),
+        (
+            "sel: {actor.id|fieldref|startswith: attributes.user}\ncondition: sel",
+            with_(actor={"id": "bob@example.com"}, attributes={"user": "bob"}),
+            True,
+        ),
+        (
+            "sel: {actor.id|fieldref|contains: attributes.user}\ncondition: sel",
+            with_(actor={"id": "x-bob-y"}, attributes={"user": "bob"}),
+            True,
+        ),
+        (
+            "sel: {actor.id|fieldref|contains: attributes.user}\ncondition: sel",
+            with_(actor={"id": "x-bo-y"}, attributes={"user": "bob"}),
+            False,
+        ),
     ],
 )
 def test_value_matching(load_text: LoadText, detection: str, ev: dict[str, Any], expected: bool):

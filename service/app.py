@@ -60,7 +60,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.metrics = Metrics()
-    app.state.metrics.registry.register(DatabaseCollector(app.state.sessionmaker))
+    app.state.metrics.registry.register(
+        DatabaseCollector(app.state.sessionmaker, settings.signing_key_path)
+    )
     app.state.limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
     app.state.ingest_limiter = RateLimiter(per_minute=settings.ingest_rate_limit_per_minute)
     app.state.failure_limiter = RateLimiter(per_minute=30, burst=10)

@@ -69,8 +69,8 @@ def post_checkpoint(
     settings: Settings = Depends(get_settings),
 ) -> CheckpointOut:
     """Catch the tree up to the log head and sign a checkpoint now."""
-    key = checkpoints.signing_key(settings.signing_key_path)
-    row = checkpoints.checkpoint_now(session=session, key=key)
+    signer = checkpoints.signer(settings.signing_key_path)
+    row = checkpoints.checkpoint_now(session=session, signer=signer)
     out = _out(row)
     session.commit()
     return out

@@ -1,11 +1,15 @@
 """Offline verification of an evidence bundle with nothing but the bundle and a public key.
 
 Checks, stopping at the first failure (whose reason names the seq and the broken
-property): zip members present and unique; checkpoint well-formed and signed by the
+property): zip members exactly the expected ones (no extra, duplicate, absolute, ``..``,
+link or directory member), each present once; checkpoint well-formed and signed by the
 given key; manifest consistent with it; per record, in order: the hash recomputed from
 JCS bytes, the chain link to the previous line when seqs are consecutive, the payload
 digest when the payload is present, the inclusion proof up to the signed root; then the
 manifest counts, and the optional anchor (see :mod:`bundle_anchor`).
+
+Nothing is extracted and the records are streamed line by line, each line capped, so a
+hostile bundle costs bounded memory however large its members claim to be.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from service.evidence.bundle_format import (
     FORMAT_VERSION,
     MANIFEST,
     PROOFS,
+    README,
     RECORDS,
     REQUIRED_MEMBERS,
     loads_strict,
@@ -45,7 +50,12 @@ from service.logformat import (
 )
 
 MAX_JSON_MEMBER = 16 * 1024 * 1024
-MAX_LINE = 64 * 1024 * 1024
+# A record line holds at most 64 KiB of attributes and 256 KiB of raw payload; JSON
+# escaping can grow that a few times, never to 4 MiB. A proof line is ~70 hashes at most.
+MAX_RECORD_LINE = 4 * 1024 * 1024
+MAX_PROOF_LINE = 64 * 1024
+ALLOWED_MEMBERS = frozenset({*REQUIRED_MEMBERS, README})
+_S_IFMT, _S_IFREG = 0o170000, 0o100000
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX = re.compile(r"(?:[0-9a-f]{2})*")
 
@@ -90,6 +100,7 @@ class _Verifier:
         self.anchor: str | None = None
 
     def run(self) -> None:
+        self._members()
         names = Counter(self.archive.namelist())
         for name in REQUIRED_MEMBERS:
             _require(name in names, f"zip member missing: {name}")
@@ -121,6 +132,30 @@ class _Verifier:
             )
             raise _Failure(f"manifest count mismatch ({diffs or 'malformed counts'})")
 
+    def _members(self) -> None:
+        """Refuse any member a careless extractor would put outside the current directory
+        or that is not part of the format, before reading a byte of content."""
+        seen: set[str] = set()
+        for info in self.archive.infolist():
+            name = info.orig_filename  # before zipfile's own clean-up hides a trick
+            shown = repr(name)
+            _require(
+                not name.startswith(("/", "\\")) and not re.match(r"[A-Za-z]:", name),
+                f"zip member {shown}: absolute path",
+            )
+            _require(
+                ".." not in re.split(r"[/\\]", name), f"zip member {shown}: '..' in its path"
+            )
+            _require(not info.is_dir(), f"zip member {shown}: a directory")
+            mode = info.external_attr >> 16
+            _require(
+                (mode & _S_IFMT) in (0, _S_IFREG),  # 0: written where zip has no file types
+                f"zip member {shown}: a link or special file, not a regular file",
+            )
+            _require(name in ALLOWED_MEMBERS, f"unexpected zip member: {shown}")
+            _require(name not in seen, f"zip member duplicated: {name}")
+            seen.add(name)
+
     def _json_member(self, name: str) -> Any:
         _require(self.archive.getinfo(name).file_size <= MAX_JSON_MEMBER, f"{name} is too large")
         try:
@@ -145,7 +180,9 @@ class _Verifier:
     def _records_and_proofs(self, checkpoint: Checkpoint) -> None:
         previous: tuple[int, str] | None = None  # (seq, hash) of the line before
         with self.archive.open(RECORDS) as records, self.archive.open(PROOFS) as proofs:
-            lines = zip_longest(_lines(records, RECORDS), _lines(proofs, PROOFS))
+            lines = zip_longest(
+                _lines(records, RECORDS, MAX_RECORD_LINE), _lines(proofs, PROOFS, MAX_PROOF_LINE)
+            )
             for number, (record_line, proof_line) in enumerate(lines, start=1):
                 if record_line is None:
                     raise _Failure(f"{PROOFS} has more lines than {RECORDS}")
@@ -254,9 +291,11 @@ class _Verifier:
         self.proofs += 1
 
 
-def _lines(stream: IO[bytes], name: str) -> Any:
-    while line := stream.readline(MAX_LINE + 1):
-        _require(len(line) <= MAX_LINE, f"{name}: line longer than {MAX_LINE} bytes")
+def _lines(stream: IO[bytes], name: str, cap: int) -> Any:
+    number = 0
+    while line := stream.readline(cap + 1):
+        number += 1
+        _require(len(line) <= cap, f"{name} line {number}: longer than {cap} bytes")
         yield line
 
 

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     rules_dir: Path = Path("rules")
     # Events may arrive this much later (event time) and still join correlation windows.
     rules_lateness_seconds: float = Field(default=300.0, ge=0)
+    # Wall-clock budget of one POST /v1/rules/backtest: candidate rules are code a caller
+    # chose, and a request must not hold a server thread for as long as it likes.
+    backtest_budget_seconds: float = Field(default=30.0, gt=0)
     runbooks_dir: Path = Path("runbooks")
     signing_key_path: Path = Path("custody-signing-key.pem")
     checkpoint_every_events: int = Field(default=10_000, ge=1)

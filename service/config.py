@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=600, ge=1)
     ingest_rate_limit_per_minute: int = Field(default=60_000, ge=1)
     metrics_open: bool = False
+    # Failed authentications per client address: a burst, then this many per minute;
+    # attempts beyond are refused (429) unevaluated and logged as counts every flush.
+    auth_failure_burst: int = Field(default=10, ge=1)
+    auth_failures_per_minute: int = Field(default=30, ge=1)
+    auth_throttle_flush_seconds: float = Field(default=10.0, gt=0)
 
     # Background work (rules engine, checkpointer) in-process with `custody serve`.
     # Unset: on for the embedded SQLite default, off for PostgreSQL (run `custody worker`).

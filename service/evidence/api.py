@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from service.auth.deps import require
@@ -12,8 +13,7 @@ from service.auth.schemas import Principal, Scope
 from service.config import Settings
 from service.deps import get_session, get_settings
 from service.errors import NotFound
-from service.evidence import checkpoints, proofs
-from service.evidence.keys import public_key_pem
+from service.evidence import checkpoints, keyring, proofs
 from service.evidence.models import CheckpointRow
 from service.evidence.schemas import (
     CheckpointOut,
@@ -30,13 +30,27 @@ def _out(row: CheckpointRow) -> CheckpointOut:
     return CheckpointOut.model_validate(row, from_attributes=True)
 
 
-@router.get("/public-key", response_class=Response, responses={200: {"content": {PEM: {}}}})
+@router.get(
+    "/public-key",
+    response_class=Response,
+    responses={200: {"content": {PEM: {}, "application/json": {}}}},
+)
 def get_public_key(
-    _: Principal = Depends(require(Scope.read)), settings: Settings = Depends(get_settings)
+    request: Request,
+    _: Principal = Depends(require(Scope.read)),
+    settings: Settings = Depends(get_settings),
+    session: Session = Depends(get_session),
 ) -> Response:
-    """The Ed25519 public key (SubjectPublicKeyInfo PEM) that signs checkpoints."""
+    """The Ed25519 public keys (SubjectPublicKeyInfo PEM) that sign checkpoints: the
+    current one first, then retired ones, each after a ``# key_id ...`` comment line.
+    With ``Accept: application/json``: ``{"current": {...}, "retired": [...]}``."""
     key = checkpoints.signing_key(settings.signing_key_path)
-    return Response(public_key_pem(key), media_type=PEM)
+    current, retired = keyring.listing(session, key)
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse(
+            {"current": current.to_dict(), "retired": [r.to_dict() for r in retired]}
+        )
+    return Response(keyring.keyring_pem(current, retired), media_type=PEM)
 
 
 @router.get("/checkpoints/latest", response_model=CheckpointOut)

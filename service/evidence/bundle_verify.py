@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from itertools import zip_longest
 from typing import IO, Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from service.evidence.bundle_anchor import AnchorFailure, evidence_seqs, verify_anchor
 from service.evidence.bundle_format import (
     CHECKPOINT,
@@ -35,9 +37,9 @@ from service.evidence.bundle_format import (
     loads_strict,
 )
 from service.evidence.errors import EvidenceError
-from service.evidence.keys import load_public_key
+from service.evidence.keyring import load_public_keys
 from service.evidence.merkle import verify_inclusion
-from service.evidence.signing import Checkpoint, verify_checkpoint
+from service.evidence.signing import Checkpoint, verify_with_keyring
 from service.logformat import (
     GENESIS_PREV_HASH,
     NotIJSON,
@@ -98,6 +100,7 @@ class _Verifier:
         self.evidence: set[int] = set()
         self.found: set[int] = set()
         self.anchor: str | None = None
+        self.keys: list[Ed25519PublicKey] = []
 
     def run(self) -> None:
         self._members()
@@ -119,8 +122,7 @@ class _Verifier:
         )
         self.evidence = evidence_seqs(manifest.get("anchor"))
         self._records_and_proofs(checkpoint)
-        public_key = load_public_key(self.public_key_pem)
-        self.anchor = verify_anchor(manifest.get("anchor"), checkpoint, public_key, self.found)
+        self.anchor = verify_anchor(manifest.get("anchor"), checkpoint, self.keys, self.found)
         expected = {"records": self.records, "payloads": self.payloads, "proofs": self.proofs}
         counts = manifest.get("counts")
         if counts != expected:
@@ -170,8 +172,8 @@ class _Verifier:
         except EvidenceError as exc:
             raise _Failure(f"checkpoint.json: {exc}") from None
         try:
-            public_key = load_public_key(self.public_key_pem)
-            verify_checkpoint(public_key, checkpoint)
+            self.keys = load_public_keys(self.public_key_pem)
+            verify_with_keyring(self.keys, checkpoint)
         except EvidenceError as exc:
             raise _Failure(str(exc)) from None
         self.checkpoint = checkpoint

@@ -8,6 +8,7 @@ not a consistent extension of the last signed one (see :mod:`.guard`).
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from service.evidence.guard import (
 )
 from service.evidence.incident_scope import fill_anchors
 from service.evidence.incremental import IncrementalTree
+from service.evidence.keyring import known_public_keys, register
 from service.evidence.keys import load_or_create_key
 from service.evidence.models import CheckpointRow
 from service.evidence.signing import Checkpoint, sign_checkpoint
@@ -34,17 +36,29 @@ from service.logging import get_logger
 
 log = get_logger(__name__)
 
-_KEYS: dict[Path, Ed25519PrivateKey] = {}
+_KEYS: dict[Path, tuple[tuple[int, int], Ed25519PrivateKey]] = {}
 _KEYS_LOCK = threading.Lock()
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_mtime_ns
+
+
 def signing_key(path: Path) -> Ed25519PrivateKey:
-    """The log's Ed25519 key at ``path``, created on first use."""
+    """The log's Ed25519 key at ``path``, created on first use, and loaded again when
+    the file changes (`custody keys rotate` replaces it under running servers)."""
     resolved = Path(path).resolve()
     with _KEYS_LOCK:
-        key = _KEYS.get(resolved)
-        if key is None:
-            key = _KEYS[resolved] = load_or_create_key(resolved)
+        cached = _KEYS.get(resolved)
+        stamp = _stamp(resolved)
+        if cached is not None and stamp == cached[0]:
+            return cached[1]
+        key = load_or_create_key(resolved)
+        _KEYS[resolved] = (_stamp(resolved) or (0, 0), key)
         return key
 
 
@@ -76,7 +90,8 @@ def store_checkpoint(*, session: Session, signer: Signer, tree: IncrementalTree)
     :class:`CheckpointRefused` (logged) if it does not extend the last signed one."""
     root = tree.root()
     if signer.state is not None:
-        last = last_signed(session, signer.state, [signer.key.public_key()])
+        keys = [signer.key.public_key(), *known_public_keys(session)]
+        last = last_signed(session, signer.state, keys)
         finding = inconsistency(session, last, tree.size, root)
         if finding is not None:
             log.error(
@@ -88,6 +103,7 @@ def store_checkpoint(*, session: Session, signer: Signer, tree: IncrementalTree)
                 last_root_hash=finding.last.root_hash,
             )
             raise CheckpointRefused(finding.reason)
+    register(session, signer.key)  # GET /v1/log/public-key lists every key that signed
     checkpoint = sign_checkpoint(signer.key, tree.size, root)
     row = CheckpointRow(**checkpoint.to_dict())
     session.add(row)

@@ -149,15 +149,18 @@ def against_checkpoint(settings: Settings, file: Path, public_key: Path | None) 
     from service.db import database, session_scope
     from service.evidence.auditor import check_against_checkpoint
     from service.evidence.errors import EvidenceError
-    from service.evidence.keys import load_private_key, load_public_key
+    from service.evidence.keyring import load_public_keys
+    from service.evidence.keys import load_private_key
     from service.evidence.signing import Checkpoint
 
     try:
         data = json.loads(file.read_text())
         fields = ("tree_size", "root_hash", "timestamp", "key_id", "signature")
         old = Checkpoint.from_dict({name: data.get(name) for name in fields})
-        pk = load_public_key(public_key.read_bytes()) if public_key else None
-        pk = pk or load_private_key(settings.signing_key_path).public_key()
+        if public_key is not None:  # a keyring: current and retired keys
+            pk: Any = load_public_keys(public_key.read_bytes())
+        else:
+            pk = load_private_key(settings.signing_key_path).public_key()
     except (OSError, ValueError, EvidenceError) as exc:
         raise _fail(f"cannot use {file}: {exc}", 2) from None
     with database(settings.database_url) as factory, session_scope(factory) as session:

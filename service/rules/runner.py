@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.auditlog.chain import read_head
 from service.config import Settings
 from service.db import session_scope
+from service.evidence.anchors import anchor_opened
 from service.logging import get_logger
 from service.rules import store
 from service.rules.engine import Engine
@@ -45,8 +46,12 @@ class RuleRunner:
         runbooks_dir: Path | None = None,
         batch: int = 1000,
         lateness: timedelta = timedelta(minutes=5),
+        signing_key_path: Path | None = None,
     ) -> None:
         self.rules_dir = rules_dir
+        # Where the checkpoint anchoring newly opened incidents is signed (None: unsigned,
+        # the anchor is then the first periodic checkpoint covering the open).
+        self.signing_key_path = signing_key_path
         self.runbooks_dir = runbooks_dir
         self.batch = batch
         self.lateness = lateness
@@ -132,9 +137,13 @@ class RuleRunner:
             d = deltas.setdefault(firing.rule_id, store.StatsDelta())
             d.firings += 1
             d.last_fired_us = now_us
+        opened = 0
         for firing in merge_firings(firings):
             if apply_firing(session=session, firing=firing, runbooks_dir=self.runbooks_dir):
                 deltas.setdefault(firing.rule_id, store.StatsDelta()).incidents_opened += 1
+                opened += 1
+        if opened and self.signing_key_path is not None:
+            anchor_opened(session=session, key_path=self.signing_key_path)  # one per batch
         counts = Counter(engine.match_counts())
         for rule_id, total in counts.items():
             if total != self._counted[rule_id]:
@@ -170,6 +179,7 @@ def build(settings: Settings) -> RuleRunner:
         rules_dir=settings.rules_dir,
         runbooks_dir=settings.runbooks_dir,
         lateness=timedelta(seconds=settings.rules_lateness_seconds),
+        signing_key_path=settings.signing_key_path,
     )
 
 

@@ -21,7 +21,7 @@ from service.evidence.checkpoints import checkpoint_now, signer
 from service.evidence.guard import CheckpointRefused, state_path
 from service.evidence.models import CheckpointRow
 from service.evidence.task import Checkpointer
-from tests.evidence.dbhelpers import checkpoint, fill, rechain_from, without_triggers
+from tests.evidence.dbhelpers import checkpoint, fill, rewrite_and_wipe, without_triggers
 
 
 def _state(settings: Settings) -> dict[str, Any]:
@@ -31,18 +31,6 @@ def _state(settings: Settings) -> dict[str, Any]:
 
 def _signed(checkpoint: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in checkpoint.items() if k != "id"}
-
-
-def _rewrite_and_wipe(app: Any, backend: str, *, keep_checkpoints: bool = False) -> None:
-    """The attacker with database write access: change seq 3, re-chain every later
-    record, wipe the Merkle tree (and the signed checkpoints)."""
-    statements, prev = rechain_from(app, 3)
-    statements += [f"UPDATE log_head SET hash = '{prev}'", "DELETE FROM merkle_nodes"]
-    if not keep_checkpoints:
-        statements.append("DELETE FROM checkpoints")
-    without_triggers(app, backend, *statements)
-    with app.state.engine.begin() as conn:
-        conn.execute(text("UPDATE merkle_state SET size = 0, frontier = :e"), {"e": b""})
 
 
 def _checkpoint_count(app: Any) -> int:
@@ -82,7 +70,7 @@ def test_a_rechained_log_with_wiped_checkpoints_is_not_signed(
     fill(client, 15)
     signed = checkpoint(client)
     fill(client, 5)
-    _rewrite_and_wipe(app, backend)
+    rewrite_and_wipe(app, backend)
     # The chain itself is valid again: only the outside copy of the checkpoint shows it.
     verified = CliRunner().invoke(
         cli, ["verify"], env={"CUSTODY_DATABASE_URL": app.state.settings.database_url}
@@ -134,7 +122,7 @@ def test_a_rewrite_under_the_old_checkpoint_does_not_export_as_ok(
     fill(client, 15)
     checkpoint(client)
     fill(client, 5)
-    _rewrite_and_wipe(app, backend, keep_checkpoints=True)
+    rewrite_and_wipe(app, backend, keep_checkpoints=True)
     Checkpointer(settings.model_copy(update={"checkpoint_every_events": 1})).run_once(
         app.state.sessionmaker
     )

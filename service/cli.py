@@ -16,7 +16,7 @@ from service.client import cli as ship_cli
 from service.config import Settings
 from service.db import database, make_engine
 from service.evidence import cli as evidence_cli
-from service.evidence import keys_cli
+from service.evidence import keys_cli, witness_cli
 from service.incidents import cli as incidents_cli
 from service.logging import configure_logging, get_logger
 from service.rules import cli as rules_cli
@@ -35,6 +35,7 @@ app.add_typer(runbooks_cli.app, name="runbooks")
 app.add_typer(keys_cli.app, name="keys")
 evidence_cli.register(app)  # replay, export, verify-bundle
 app.command("ship")(ship_cli.ship_command)
+app.command("witness")(witness_cli.witness)
 
 console = Console(soft_wrap=True)  # hashes must stay on one line, whatever the width
 err = Console(stderr=True, soft_wrap=True)

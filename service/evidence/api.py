@@ -6,21 +6,29 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.auth.deps import require
 from service.auth.schemas import Principal, Scope
 from service.config import Settings
 from service.deps import get_session, get_settings
-from service.errors import NotFound
-from service.evidence import checkpoints, keyring, proofs
+from service.errors import InvalidInput, NotFound
+from service.evidence import checkpoints, keyring, proofs, witness
+from service.evidence.cosign import Cosignature
+from service.evidence.errors import EvidenceError
 from service.evidence.models import CheckpointRow
 from service.evidence.schemas import (
+    CheckpointIn,
     CheckpointOut,
     CheckpointPage,
     ConsistencyProofOut,
+    CosignatureBody,
+    CosignatureIn,
+    CosignaturePage,
     InclusionProofOut,
 )
+from service.evidence.signing import Checkpoint
 
 router = APIRouter(prefix="/v1/log", tags=["evidence"])
 PEM = "application/x-pem-file"
@@ -110,3 +118,51 @@ def get_consistency_proof(
     session: Session = Depends(get_session),
 ) -> ConsistencyProofOut:
     return proofs.consistency(session=session, first=first, second=second)
+
+
+def _checkpoint_in(body: CheckpointIn) -> Checkpoint:
+    try:
+        return Checkpoint.from_dict(body.model_dump())
+    except EvidenceError as exc:
+        raise InvalidInput(
+            f"checkpoint: {exc}", errors=[{"field": "checkpoint", "message": str(exc)}]
+        ) from None
+
+
+@router.post("/cosignatures", response_model=CosignatureBody, status_code=201)
+def post_cosignature(
+    body: CosignatureIn,
+    response: Response,
+    _: Principal = Depends(require(Scope.read)),
+    session: Session = Depends(get_session),
+) -> CosignatureBody:
+    """A witness's cosignature of a checkpoint (`custody witness` sends it); kept if it
+    verifies with the key it carries, and logged (``witness.cosign``)."""
+    checkpoint = _checkpoint_in(body.checkpoint)
+    cosignature = Cosignature(**body.cosignature.model_dump())
+    kept, created = witness.store(session=session, checkpoint=checkpoint, cosignature=cosignature)
+    session.commit()
+    if not created:
+        response.status_code = 200
+    return CosignatureBody(**kept.to_dict())
+
+
+@router.get("/cosignatures", response_model=CosignaturePage)
+def get_cosignatures(
+    tree_size: Annotated[int | None, Query(ge=0, description="default: the latest")] = None,
+    _: Principal = Depends(require(Scope.read)),
+    session: Session = Depends(get_session),
+) -> CosignaturePage:
+    """The cosignatures of the latest checkpoint (of that tree size)."""
+    stmt = select(CheckpointRow).order_by(CheckpointRow.id.desc()).limit(1)
+    if tree_size is not None:
+        stmt = stmt.where(CheckpointRow.tree_size == tree_size)
+    row = session.scalars(stmt).first()
+    if row is None:
+        raise NotFound("No such checkpoint")
+    checkpoint = checkpoints.to_checkpoint(row)
+    items = witness.for_checkpoint(session=session, checkpoint=checkpoint)
+    return CosignaturePage(
+        checkpoint=CheckpointIn(**checkpoint.to_dict()),
+        items=[CosignatureBody(**c.to_dict()) for c in items],
+    )

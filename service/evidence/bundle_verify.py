@@ -18,6 +18,7 @@ import os
 import re
 import zipfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
 from typing import IO, Any
@@ -27,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from service.evidence.bundle_anchor import AnchorFailure, evidence_seqs, verify_anchor
 from service.evidence.bundle_format import (
     CHECKPOINT,
+    COSIGNATURES,
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST,
@@ -36,8 +38,10 @@ from service.evidence.bundle_format import (
     REQUIRED_MEMBERS,
     loads_strict,
 )
+from service.evidence.cosign import Cosignature, verify_cosignature
 from service.evidence.errors import EvidenceError
 from service.evidence.keyring import load_public_keys
+from service.evidence.keys import key_fingerprint
 from service.evidence.merkle import verify_inclusion
 from service.evidence.signing import Checkpoint, verify_with_keyring
 from service.logformat import (
@@ -56,7 +60,7 @@ MAX_JSON_MEMBER = 16 * 1024 * 1024
 # escaping can grow that a few times, never to 4 MiB. A proof line is ~70 hashes at most.
 MAX_RECORD_LINE = 4 * 1024 * 1024
 MAX_PROOF_LINE = 64 * 1024
-ALLOWED_MEMBERS = frozenset({*REQUIRED_MEMBERS, README})
+ALLOWED_MEMBERS = frozenset({*REQUIRED_MEMBERS, README, COSIGNATURES})
 _S_IFMT, _S_IFREG = 0o170000, 0o100000
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX = re.compile(r"(?:[0-9a-f]{2})*")
@@ -76,6 +80,7 @@ class BundleReport:
     root_hash: str | None = None
     key_id: str | None = None
     anchor: str | None = None
+    witnesses: int = 0
 
 
 class _Failure(Exception):
@@ -92,9 +97,16 @@ def _is_hex64(value: object) -> bool:
 
 
 class _Verifier:
-    def __init__(self, archive: zipfile.ZipFile, public_key_pem: bytes | str) -> None:
+    def __init__(
+        self,
+        archive: zipfile.ZipFile,
+        public_key_pem: bytes | str,
+        witness_keys: Sequence[Ed25519PublicKey] = (),
+    ) -> None:
         self.archive = archive
         self.public_key_pem = public_key_pem
+        self.witness_keys = list(witness_keys)
+        self.witnessed = 0
         self.records = self.payloads = self.proofs = self.links = 0
         self.checkpoint: Checkpoint | None = None
         self.evidence: set[int] = set()
@@ -120,6 +132,7 @@ class _Verifier:
             manifest.get("checkpoint") == checkpoint.to_dict(),
             "manifest checkpoint differs from checkpoint.json",
         )
+        self._cosignatures(checkpoint)
         self.evidence = evidence_seqs(manifest.get("anchor"))
         self._records_and_proofs(checkpoint)
         self.anchor = verify_anchor(manifest.get("anchor"), checkpoint, self.keys, self.found)
@@ -145,9 +158,7 @@ class _Verifier:
                 not name.startswith(("/", "\\")) and not re.match(r"[A-Za-z]:", name),
                 f"zip member {shown}: absolute path",
             )
-            _require(
-                ".." not in re.split(r"[/\\]", name), f"zip member {shown}: '..' in its path"
-            )
+            _require(".." not in re.split(r"[/\\]", name), f"zip member {shown}: '..' in its path")
             _require(not info.is_dir(), f"zip member {shown}: a directory")
             mode = info.external_attr >> 16
             _require(
@@ -157,6 +168,35 @@ class _Verifier:
             _require(name in ALLOWED_MEMBERS, f"unexpected zip member: {shown}")
             _require(name not in seen, f"zip member duplicated: {name}")
             seen.add(name)
+
+    def _cosignatures(self, checkpoint: Checkpoint) -> None:
+        """Each witness key the verifier trusts must have cosigned checkpoint.json."""
+        if not self.witness_keys:
+            return
+        names = self.archive.namelist()
+        _require(COSIGNATURES in names, f"{COSIGNATURES} missing: the checkpoint is not witnessed")
+        listed = self._json_member(COSIGNATURES)
+        _require(isinstance(listed, list), f"{COSIGNATURES} is not a JSON list")
+        by_witness: dict[str, Cosignature] = {}
+        for entry in listed:
+            try:
+                found = Cosignature.from_dict(entry)
+            except EvidenceError as exc:
+                raise _Failure(f"{COSIGNATURES}: {exc}") from None
+            by_witness.setdefault(found.witness_key_id, found)
+        for key in self.witness_keys:
+            key_id = key_fingerprint(key)
+            cosignature = by_witness.get(key_id)
+            _require(
+                cosignature is not None,
+                f"checkpoint is not cosigned by witness {key_id[:16]}",
+            )
+            assert cosignature is not None
+            try:
+                verify_cosignature(cosignature, checkpoint, witness=key)
+            except EvidenceError as exc:
+                raise _Failure(str(exc)) from None
+            self.witnessed += 1
 
     def _json_member(self, name: str) -> Any:
         _require(self.archive.getinfo(name).file_size <= MAX_JSON_MEMBER, f"{name} is too large")
@@ -309,9 +349,12 @@ def _parse_line(line: bytes, where: str) -> Any:
 
 
 def verify_bundle(
-    source: str | os.PathLike[str] | IO[bytes], public_key_pem: bytes | str
+    source: str | os.PathLike[str] | IO[bytes],
+    public_key_pem: bytes | str,
+    witness_keys: Sequence[Ed25519PublicKey] = (),
 ) -> BundleReport:
-    """Verify a bundle file (path or binary file object) against a trusted public key.
+    """Verify a bundle file (path or binary file object) against trusted public keys (a
+    keyring), and, for each of ``witness_keys``, a cosignature of its checkpoint.
 
     Never raises for bad bundle content: every problem is the report's ``failure``.
     """
@@ -320,7 +363,7 @@ def verify_bundle(
     except (zipfile.BadZipFile, OSError) as exc:
         return BundleReport(False, f"not a readable zip file: {exc}", 0, 0, 0, 0)
     with archive:
-        verifier = _Verifier(archive, public_key_pem)
+        verifier = _Verifier(archive, public_key_pem, witness_keys)
         failure: str | None = None
         try:
             verifier.run()
@@ -340,4 +383,5 @@ def verify_bundle(
         root_hash=checkpoint.root_hash if checkpoint else None,
         key_id=checkpoint.key_id if checkpoint else None,
         anchor=verifier.anchor,
+        witnesses=verifier.witnessed,
     )

@@ -122,13 +122,27 @@ def export(
 def verify_bundle(
     file: Annotated[Path, typer.Argument(help="bundle .zip", exists=True, dir_okay=False)],
     public_key: Annotated[
-        Path, Opt("--public-key", help="the log's PEM public key, from a trusted channel")
+        Path,
+        Opt(
+            "--public-key",
+            help="the log's PEM public keys (current and retired), from a trusted channel",
+        ),
     ],
+    witness_key: Annotated[
+        list[Path] | None,
+        Opt("--witness-key", help="a witness's PEM public key that must have cosigned"),
+    ] = None,
 ) -> None:
     """Verify an evidence bundle offline: no database, no server."""
     from service.evidence.bundle import verify_bundle as verify
+    from service.evidence.errors import EvidenceError
+    from service.evidence.keys import load_public_key
 
-    report = verify(file, public_key.read_bytes())
+    try:
+        witnesses = [load_public_key(path.read_bytes()) for path in witness_key or []]
+    except (OSError, EvidenceError) as exc:
+        raise _fail(f"cannot use the witness key: {exc}", 2) from None
+    report = verify(file, public_key.read_bytes(), witnesses)
     if not report.ok:
         raise _fail(
             f"{report.failure} ({report.records} records and {report.proofs_checked} proofs "
@@ -142,6 +156,10 @@ def verify_bundle(
     )
     if report.anchor:
         console.print(f"[green]OK[/green] {report.anchor}")
+    if report.witnesses:
+        console.print(
+            f"[green]OK[/green] checkpoint cosigned by {report.witnesses} trusted witness(es)"
+        )
 
 
 def against_checkpoint(settings: Settings, file: Path, public_key: Path | None) -> None:

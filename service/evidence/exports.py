@@ -11,10 +11,11 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.evidence import witness
 from service.evidence.bundle import BundleRecord, InclusionProof, Payload, write_bundle
 from service.evidence.checkpoints import Signer, checkpoint_now, covering, to_checkpoint
 from service.evidence.incident_scope import anchor_checkpoint, anchor_manifest
-from service.evidence.keys import public_key_pem
+from service.evidence.keys import key_fingerprint, public_key_pem
 from service.evidence.multiproof import inclusion_proofs
 from service.evidence.schemas import Scope
 from service.evidence.selection import select_scope
@@ -83,7 +84,7 @@ def anchoring_checkpoint(
     sub = select_scope(session=session, scope=scope).subquery()
     last = session.execute(select(func.max(sub.c.seq))).scalar_one_or_none() or 0
     row = covering(session=session, seq=max(last, at_least))
-    if row is None:
+    if row is None or row.key_id != key_fingerprint(signer.key):  # none, or a retired key's
         row = checkpoint_now(session=session, signer=signer)
     return to_checkpoint(row)
 
@@ -115,5 +116,12 @@ def export_bundle(
         checkpoint = anchoring_checkpoint(session=session, scope=scope, signer=signer)
     records, proofs = _split(_pairs(session, scope, checkpoint.tree_size))
     return write_bundle(
-        out, records, proofs, checkpoint, public_key_pem(signer.key), scope.as_dict(), anchor=anchor
+        out,
+        records,
+        proofs,
+        checkpoint,
+        public_key_pem(signer.key),
+        scope.as_dict(),
+        anchor=anchor,
+        cosignatures=witness.for_checkpoint(session=session, checkpoint=checkpoint),
     )

@@ -115,3 +115,36 @@ class VersionState(BaseModel):
     deployed_at: str | None
     deployed_by: str | None
     seq: int | None
+
+
+class CheckpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tree_size: int
+    root_hash: str
+    timestamp: str
+    key_id: str
+    signature: str
+
+
+class CosignatureBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    witness_key_id: str = Field(max_length=64)
+    witness_public_key: str = Field(max_length=1024)
+    time: int = Field(ge=0)
+    signature: str = Field(max_length=128)
+
+
+class CosignatureIn(BaseModel):
+    """A witness's cosignature of one of this log's checkpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoint: CheckpointIn
+    cosignature: CosignatureBody
+
+
+class CosignaturePage(BaseModel):
+    checkpoint: CheckpointIn
+    items: list[CosignatureBody]

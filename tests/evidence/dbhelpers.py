@@ -48,6 +48,7 @@ def without_triggers(app: Any, backend: str, *statements: str) -> None:
                 "log_head",
                 "merkle_nodes",
                 "checkpoints",
+                "witness_cosignatures",
                 "incident_timeline",
                 "incident_evidence",
             ):
@@ -95,7 +96,7 @@ def rewrite_and_wipe(app: Any, backend: str, *, keep_checkpoints: bool = False) 
     statements, prev = rechain_from(app, 3)
     statements += [f"UPDATE log_head SET hash = '{prev}'", "DELETE FROM merkle_nodes"]
     if not keep_checkpoints:
-        statements.append("DELETE FROM checkpoints")
+        statements += ["DELETE FROM witness_cosignatures", "DELETE FROM checkpoints"]
     without_triggers(app, backend, *statements)
     with app.state.engine.begin() as conn:
         conn.execute(text("UPDATE merkle_state SET size = 0, frontier = :e"), {"e": b""})

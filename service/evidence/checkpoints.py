@@ -91,7 +91,11 @@ def store_checkpoint(*, session: Session, signer: Signer, tree: IncrementalTree)
     root = tree.root()
     if signer.state is not None:
         keys = [signer.key.public_key(), *known_public_keys(session)]
-        last = last_signed(session, signer.state, keys)
+        try:
+            last = last_signed(session, signer.state, keys)
+        except CheckpointRefused as exc:  # the state file is there but unreadable
+            log.error("checkpoint.refused", reason=exc.detail, tree_size=tree.size)
+            raise
         finding = inconsistency(session, last, tree.size, root)
         if finding is not None:
             log.error(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from structlog.testing import capture_logs
 
 from service.config import Settings
 from service.evidence.keys import load_public_key
@@ -72,3 +73,16 @@ def test_a_tampered_log_does_not_stop_an_incident_from_opening(
     assert opened.status_code == 201, opened.text
     assert opened.json()["anchor_checkpoint"] is None  # nothing signed over a forgery
     assert _checkpoints(client) == []
+
+
+def test_an_unusable_key_does_not_stop_an_incident_from_opening(
+    client: TestClient, settings: Settings
+) -> None:
+    fill(client, 3)
+    checkpoint(client)  # the key exists and signed
+    settings.signing_key_path.write_text("not a key")  # broken by hand
+    with capture_logs() as logs:
+        opened = client.post("/v1/incidents", json={"title": "still raised"})
+    assert opened.status_code == 201, opened.text
+    assert opened.json()["anchor_checkpoint"] is None
+    assert [e["log_level"] for e in logs if e["event"] == "incident.anchor_failed"] == ["error"]

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.auditlog.schemas import MAX_SEQ
 from service.auth.deps import require
 from service.auth.schemas import Principal, Scope
 from service.config import Settings
@@ -149,7 +150,9 @@ def post_cosignature(
 
 @router.get("/cosignatures", response_model=CosignaturePage)
 def get_cosignatures(
-    tree_size: Annotated[int | None, Query(ge=0, description="default: the latest")] = None,
+    tree_size: Annotated[
+        int | None, Query(ge=0, le=MAX_SEQ, description="default: the latest")
+    ] = None,
     _: Principal = Depends(require(Scope.read)),
     session: Session = Depends(get_session),
 ) -> CosignaturePage:

@@ -120,11 +120,11 @@ class VersionState(BaseModel):
 class CheckpointIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tree_size: int
-    root_hash: str
-    timestamp: str
-    key_id: str
-    signature: str
+    tree_size: int = Field(ge=0, le=MAX_SEQ)
+    root_hash: str = Field(max_length=64)
+    timestamp: str = Field(max_length=32)
+    key_id: str = Field(max_length=64)
+    signature: str = Field(max_length=128)
 
 
 class CosignatureBody(BaseModel):
@@ -132,7 +132,7 @@ class CosignatureBody(BaseModel):
 
     witness_key_id: str = Field(max_length=64)
     witness_public_key: str = Field(max_length=1024)
-    time: int = Field(ge=0)
+    time: int = Field(ge=0, le=MAX_SEQ)  # seconds; the column is a BIGINT
     signature: str = Field(max_length=128)
 
 

@@ -54,7 +54,7 @@ def get_public_key(
     current one first, then retired ones, each after a ``# key_id ...`` comment line.
     With ``Accept: application/json``: ``{"current": {...}, "retired": [...]}``."""
     key = checkpoints.signing_key(settings.signing_key_path)
-    current, retired = keyring.listing(session, key)
+    current, retired = keyring.listing(session, key, settings.signing_key_path)
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse(
             {"current": current.to_dict(), "retired": [r.to_dict() for r in retired]}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,7 @@ from service.evidence.guard import (
 )
 from service.evidence.incident_scope import fill_anchors
 from service.evidence.incremental import IncrementalTree
-from service.evidence.keyring import known_public_keys, register
+from service.evidence.keyring import register, retired_keys
 from service.evidence.keys import load_or_create_key
 from service.evidence.models import CheckpointRow
 from service.evidence.signing import Checkpoint, sign_checkpoint
@@ -69,10 +69,11 @@ class Signer:
 
     key: Ed25519PrivateKey
     state: Path | None
+    retired: tuple[Ed25519PublicKey, ...] = ()
 
 
 def signer(path: Path) -> Signer:
-    return Signer(signing_key(path), state_path(path))
+    return Signer(signing_key(path), state_path(path), tuple(retired_keys(path)))
 
 
 def to_checkpoint(row: CheckpointRow) -> Checkpoint:
@@ -90,7 +91,7 @@ def store_checkpoint(*, session: Session, signer: Signer, tree: IncrementalTree)
     :class:`CheckpointRefused` (logged) if it does not extend the last signed one."""
     root = tree.root()
     if signer.state is not None:
-        keys = [signer.key.public_key(), *known_public_keys(session)]
+        keys = [signer.key.public_key(), *signer.retired]
         try:
             last = last_signed(session, signer.state, keys)
         except CheckpointRefused as exc:  # the state file is there but unreadable

@@ -10,7 +10,10 @@ atomically replaces the file. Running servers notice the new file on their next 
 
 Retired keys keep verifying what they signed: ``GET /v1/log/public-key`` serves them all,
 and every verifier here takes a keyring (several PEM blocks in one file) and picks the key
-a checkpoint names.
+a checkpoint names. Which keys are retired is read from ``<key>.retired.pem`` next to the
+key file (appended by the rotation), not from the database: whoever can write the
+database must not be able to slip a key of their own into the keyring auditors fetch.
+``signing_keys`` keeps the history (when each key was registered and retired).
 """
 
 from __future__ import annotations
@@ -88,24 +91,49 @@ def register(session: Session, key: Ed25519PrivateKey | Ed25519PublicKey) -> Non
     session.execute(insert(SigningKeyRow).values(values).on_conflict_do_nothing())
 
 
-def known_public_keys(session: Session) -> list[Ed25519PublicKey]:
-    """Every key ``signing_keys`` lists (current and retired)."""
+def retired_path(key_path: Path) -> Path:
+    return key_path.with_name(key_path.name + ".retired.pem")
+
+
+def retired_keys(key_path: Path) -> list[Ed25519PublicKey]:
+    """The retired public keys listed next to the key file (none before a rotation)."""
+    try:
+        data = retired_path(key_path).read_bytes()
+    except FileNotFoundError:
+        return []
+    return load_public_keys(data)
+
+
+def _retire(key_path: Path, key: Ed25519PrivateKey, at: datetime) -> None:
+    """Append ``key``'s public half to the retired list (fsynced before the key goes)."""
+    stamp = at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    entry = f"# key_id {key_fingerprint(key)} retired {stamp}\n".encode() + public_key_pem(key)
+    fd = os.open(retired_path(key_path), os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+    try:
+        os.write(fd, entry)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def listing(
+    session: Session, current: Ed25519PrivateKey, key_path: Path
+) -> tuple[KeyInfo, list[KeyInfo]]:
+    """(the current key, retired keys newest first), dates from ``signing_keys``."""
     from service.evidence.models import SigningKeyRow
 
-    return [load_public_key(pem) for pem in session.scalars(select(SigningKeyRow.public_key))]
+    rows = {r.key_id: r for r in session.scalars(select(SigningKeyRow))}
+    now = datetime.now(UTC)
 
+    def info(key: Ed25519PrivateKey | Ed25519PublicKey, retired: bool) -> KeyInfo:
+        key_id = key_fingerprint(key)
+        row = rows.get(key_id)
+        created = row.created_at if row is not None else now
+        retired_at = (row.retired_at if row is not None else None) or (now if retired else None)
+        return KeyInfo(key_id, public_key_pem(key).decode("ascii"), created, retired_at)
 
-def listing(session: Session, current: Ed25519PrivateKey) -> tuple[KeyInfo, list[KeyInfo]]:
-    """(the current key, retired keys newest first)."""
-    from service.evidence.models import SigningKeyRow
-
-    current_id = key_fingerprint(current)
-    rows = session.scalars(select(SigningKeyRow).order_by(SigningKeyRow.created_at.desc())).all()
-    infos = [KeyInfo(r.key_id, r.public_key, r.created_at, r.retired_at) for r in rows]
-    found = next((i for i in infos if i.key_id == current_id), None)
-    if found is None:  # no checkpoint signed yet: not registered, still the current key
-        found = KeyInfo(current_id, public_key_pem(current).decode(), datetime.now(UTC), None)
-    return found, [i for i in infos if i.key_id != current_id]
+    retired = [info(k, True) for k in reversed(retired_keys(key_path))]
+    return info(current, False), retired
 
 
 def keyring_pem(current: KeyInfo, retired: Sequence[KeyInfo]) -> bytes:
@@ -156,6 +184,15 @@ def rotate(session: Session, key_path: Path) -> tuple[Rotation, Ed25519PrivateKe
     )
     register(session, new)
     return Rotation(old_id, new_id, seq, row.tree_size), new
+
+
+def finish(key_path: Path, new: Ed25519PrivateKey) -> None:
+    """After the rotation committed: list the old key as retired, then install the new
+    one. A crash in between leaves the old key current and also listed: harmless."""
+    from service.evidence.keys import load_private_key
+
+    _retire(key_path, load_private_key(key_path), datetime.now(UTC))
+    install(key_path, new)
 
 
 def install(key_path: Path, key: Ed25519PrivateKey) -> None:

@@ -27,7 +27,7 @@ def rotate() -> None:
     try:
         with database(settings.database_url) as factory, session_scope(factory) as session:
             rotation, new = keyring.rotate(session, path)
-        keyring.install(path, new)
+        keyring.finish(path, new)
     except (CheckpointRefused, EvidenceError, OSError) as exc:
         err.print(f"[red]FAILED[/red] {getattr(exc, 'detail', exc)}")
         raise typer.Exit(1) from None

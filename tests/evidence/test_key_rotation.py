@@ -5,16 +5,19 @@ bundles signed before the rotation still verify."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from service.cli import app as cli
 from service.config import Settings
 from service.evidence.keyring import load_public_keys
-from service.evidence.keys import key_fingerprint
+from service.evidence.keys import key_fingerprint, public_key_pem
 from tests.evidence.dbhelpers import checkpoint, fill
 
 
@@ -100,3 +103,29 @@ def test_rotation_is_logged_signed_by_the_old_key_and_old_bundles_verify(
 def test_rotating_without_a_key_fails(settings: Settings) -> None:
     result = CliRunner().invoke(cli, ["keys", "rotate"], env=_env(settings))
     assert result.exit_code == 2 and "no signing key" in result.output
+
+
+def test_a_key_slipped_into_the_database_is_not_served(
+    client: TestClient, app: Any, settings: Settings
+) -> None:
+    """Whoever writes the database cannot add a key of their own to the keyring auditors
+    fetch: retired keys are read from the file the rotation keeps next to the key."""
+    fill(client, 2)
+    checkpoint(client)
+    mallory = Ed25519PrivateKey.generate()
+    with app.state.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO signing_keys (key_id, public_key, created_at, retired_at) "
+                "VALUES (:id, :pem, :at, :at)"
+            ),
+            {
+                "id": key_fingerprint(mallory),
+                "pem": public_key_pem(mallory).decode(),
+                "at": datetime.now(UTC),
+            },
+        )
+    listed = client.get("/v1/log/public-key", headers={"Accept": "application/json"}).json()
+    assert listed["retired"] == []
+    served = load_public_keys(client.get("/v1/log/public-key").content)
+    assert key_fingerprint(mallory) not in {key_fingerprint(k) for k in served}

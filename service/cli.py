@@ -21,6 +21,8 @@ from service.incidents import cli as incidents_cli
 from service.logging import configure_logging, get_logger
 from service.rules import cli as rules_cli
 from service.runbooks import cli as runbooks_cli
+from service.sharing import cli as sharing_cli
+from service.snoozes import cli as snoozes_cli
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -32,7 +34,9 @@ app.add_typer(token_app, name="token")
 app.add_typer(rules_cli.app, name="rules")
 app.add_typer(incidents_cli.app, name="incidents")
 app.add_typer(runbooks_cli.app, name="runbooks")
+app.add_typer(snoozes_cli.app, name="snoozes")
 app.add_typer(keys_cli.app, name="keys")
+app.command("share")(sharing_cli.share)
 evidence_cli.register(app)  # replay, export, verify-bundle
 app.command("ship")(ship_cli.ship_command)
 app.command("witness")(witness_cli.witness)
@@ -176,7 +180,7 @@ def worker() -> None:
     tasks = worker_mod.build_tasks(settings)
     get_logger("custody").info("worker.start", tasks=[t.name for t in tasks])
     with database(settings.database_url) as factory:
-        worker_mod.run(tasks, factory, stop)
+        worker_mod.run(tasks, factory, stop, heartbeat=settings.worker_heartbeat_file)
 
 
 @app.command()

@@ -77,8 +77,12 @@ class Settings(BaseSettings):
     # Notifications: targets (webhook, Slack, PagerDuty, SMTP) in a YAML file; links in
     # messages point at `public_url` (how responders reach this server).
     notify_targets_file: Path | None = None
+    # Touched by `custody worker` while its loops run (container health check).
+    worker_heartbeat_file: Path | None = None
     notify_max_attempts: int = Field(default=12, ge=1)
     public_url: str | None = None
+    # Who exported an incident, as peers see it (STIX identity, MISP Orgc).
+    sharing_producer: str = Field(default="Custody", min_length=1, max_length=200)
 
     @property
     def background_in_process(self) -> bool:

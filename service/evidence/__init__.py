@@ -5,7 +5,8 @@ Pure core (no database, no HTTP; what an offline verifier needs):
 - :mod:`.merkle`: RFC 9162 hashing, store-backed O(log n) proofs, verifiers.
 - :mod:`.multiproof`: batched proofs and batch-of-leaves roots (replay, export).
 - :mod:`.incremental`: the append-side frontier and the node rows to persist.
-- :mod:`.records`: canonical bytes, chain hash, Merkle leaf and payload digest of a record.
+- the record format itself (canonical bytes, chain hash, Merkle leaf, payload digest)
+  lives in :mod:`service.logformat`, shared with the service.
 - :mod:`.keys`: the Ed25519 key file and public key identity.
 - :mod:`.signing`: signed checkpoints and the auditor's consistency check.
 - :mod:`.bundle`: evidence bundles, written and verified offline (:mod:`.bundle_anchor`

@@ -19,7 +19,6 @@ from service.db import session_scope
 from service.evidence.checkpoints import due, latest, signer, store_checkpoint
 from service.evidence.guard import CheckpointRefused
 from service.evidence.store import APPEND_BATCH, append_from_log, read_tree, tree_size
-from service.worker import BUILDERS
 
 
 class Checkpointer:
@@ -70,5 +69,3 @@ class Checkpointer:
 def build(settings: Settings) -> Checkpointer:
     return Checkpointer(settings)
 
-
-BUILDERS.append(build)

@@ -18,7 +18,7 @@ from service.config import Settings
 from service.deps import get_session, get_settings
 from service.errors import InvalidInput
 from service.evidence.anchors import anchor_opened
-from service.incidents import changes, entity_store, linking, queries, report, stats
+from service.incidents import changes, entity_store, flows, linking, queries, report, stats
 from service.incidents import evidence as evidence_mod
 from service.incidents import service as incidents
 from service.incidents.custody import Actor
@@ -44,7 +44,7 @@ from service.incidents.schemas import (
     TimelinePage,
 )
 from service.incidents.sla import policy_of
-from service.runbooks import library
+from service.taxonomy import Category
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 Read = Annotated[Principal, Depends(require(Scope.read))]
@@ -96,6 +96,7 @@ def list_incidents(
     severity: Annotated[list[str] | None, Query(description="repeat or comma-separate")] = None,
     assignee: str | None = None,
     rule_id: str | None = None,
+    category: Category | None = None,
     tag: str | None = None,
     q: Annotated[str | None, Query(max_length=200, description="text in title")] = None,
     opened_since: datetime | None = None,
@@ -115,6 +116,7 @@ def list_incidents(
         severity=_split(severity, Severity, "severity"),
         assignee=assignee,
         rule_id=rule_id,
+        category=category.value if category else None,
         tag=tag,
         q=q,
         opened_since=opened_since,
@@ -145,7 +147,7 @@ def create_incident(
     session: Db,
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> IncidentOut:
-    incident = incidents.open_incident(
+    incident = flows.open_incident(
         session=session,
         actor=Actor.of(principal),
         title=body.title,
@@ -153,10 +155,11 @@ def create_incident(
         severity=body.severity,
         assignee=body.assignee,
         tags=body.tags,
+        category=body.category.value if body.category else None,
+        tlp=body.tlp.value,
         evidence_seqs=body.evidence,
         runbook_id=body.runbook_id,
-        templates=library.templates(settings.runbooks_dir),
-        sla=policy_of(settings),
+        policy=flows.Policy.of(settings),
     )
     anchor_opened(session=session, key_path=settings.signing_key_path)
     session.refresh(incident)  # the anchor was set by a bulk UPDATE

@@ -22,9 +22,8 @@ from service.auditlog.trust import server_written
 from service.incidents.custody import TRACKED, snapshot
 from service.incidents.errors import IncidentNotFound
 from service.incidents.evidence import linked_seqs
-from service.incidents.models import Incident, TimelineEntry
+from service.incidents.models import Incident, RunbookInstance, TimelineEntry
 from service.incidents.service import parse_id
-from service.runbooks.models import RunbookInstance
 
 
 @dataclass

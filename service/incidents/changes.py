@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.incidents import evidence as evidence_mod
+from service.incidents import runbook
 from service.incidents.custody import Actor, diff, now, record_change, record_update, snapshot
 from service.incidents.errors import (
     IncidentNotFound,
@@ -21,7 +22,6 @@ from service.incidents.schemas import IncidentPatch, Severity, Status
 from service.incidents.service import get, lock
 from service.incidents.sla import SlaPolicy, change_severity, set_waiting
 from service.incidents.transitions import ACTIVE, check_transition
-from service.runbooks import instances
 
 
 def check_version(incident: Incident, expected: int | None) -> None:
@@ -71,6 +71,10 @@ def update_incident(
             setattr(incident, name, value)
     if patch.tags is not None:
         incident.tags = list(dict.fromkeys(patch.tags))
+    if patch.category is not None:
+        incident.category = patch.category.value
+    if patch.tlp is not None:
+        incident.tlp = patch.tlp.value
     changes = diff(before, snapshot(incident))
     if not changes:
         return incident
@@ -95,7 +99,7 @@ def _transition(
             session=session, incident=incident, ref=patch.duplicate_of
         )
     if target is Status.resolved:
-        open_steps = instances.required_open(session=session, number=incident.number)
+        open_steps = runbook.required_open(session=session, number=incident.number)
         if open_steps:
             raise ResolveBlocked(
                 f"{incident.public_id} cannot be resolved while required runbook steps are "

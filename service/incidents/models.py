@@ -65,6 +65,9 @@ class Incident(Base):
     rule_hash: Mapped[str | None] = mapped_column(String(64))
     group: Mapped[dict[str, Any]] = mapped_column("group_values", JSON)
     tags: Mapped[list[str]] = mapped_column(JSON)
+    category: Mapped[str | None] = mapped_column(String(40), index=True)
+    # Traffic Light Protocol 2.0 level for sharing (service.sharing.tlp).
+    tlp: Mapped[str] = mapped_column(String(20), default="TLP:AMBER", server_default="TLP:AMBER")
     dedup_key: Mapped[str | None] = mapped_column(String(128))
     # Equal to dedup_key while the incident accepts new firings, NULL otherwise; unique,
     # so two workers can never both open an incident for one firing.
@@ -180,3 +183,22 @@ class IncidentLink(Base):
     kind: Mapped[str] = mapped_column(String(16))  # related | merged_into | merged_from
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
+
+
+class RunbookInstance(Base):
+    """A rendered runbook pinned to its template's content hash.
+
+    `instance` is the rendered runbook (service.runbooks.schemas.RenderedRunbook) with
+    each step's tracking fields (status, done_by, done_at, note, evidence) added; it is
+    never re-rendered, so editing the template later does not change it.
+    """
+
+    __tablename__ = "incident_runbooks"
+
+    incident_number: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("incidents.number"), primary_key=True, autoincrement=False
+    )
+    runbook_id: Mapped[str] = mapped_column(String(80), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    attached_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    instance: Mapped[dict[str, Any]] = mapped_column(JSON)

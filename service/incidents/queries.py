@@ -14,11 +14,10 @@ from sqlalchemy.orm import Session
 from service.errors import InvalidInput
 from service.incidents import entity_store
 from service.incidents.custody import iso, public_id
-from service.incidents.models import Incident, TimelineEntry
+from service.incidents.models import Incident, RunbookInstance, TimelineEntry
 from service.incidents.schemas import IncidentOut, SortKey, Status
 from service.incidents.sla import overdue_clause, sla_view
 from service.incidents.transitions import allowed_next
-from service.runbooks.models import RunbookInstance
 
 MAX_PAGE = 500
 
@@ -29,6 +28,7 @@ class IncidentFilters:
     severity: list[str] = field(default_factory=list)
     assignee: str | None = None
     rule_id: str | None = None
+    category: str | None = None
     tag: str | None = None
     q: str | None = None
     opened_since: datetime | None = None
@@ -60,6 +60,8 @@ def to_dict(incident: Any, runbook_id: str | None) -> dict[str, Any]:
         "rule_id": incident.rule_id,
         "group": incident.group,
         "tags": incident.tags,
+        "category": incident.category,
+        "tlp": incident.tlp,
         "dedup_key": incident.dedup_key,
         "duplicate_of": public_id(incident.duplicate_of),
         "first_seen": iso(incident.first_seen),
@@ -121,6 +123,8 @@ def filtered(session: Session, f: IncidentFilters) -> Select[Any]:
         stmt = stmt.where(Incident.assignee == f.assignee)
     if f.rule_id is not None:
         stmt = stmt.where(Incident.rule_id == f.rule_id)
+    if f.category is not None:
+        stmt = stmt.where(Incident.category == f.category)
     if f.tag:
         stmt = stmt.where(_has_tag(session, f.tag))
     if f.entity is not None:

@@ -21,6 +21,8 @@ from service.auditlog.chain import read_head
 from service.config import Settings
 from service.db import session_scope
 from service.evidence.anchors import anchor_opened
+from service.incidents import flows
+from service.incidents.sla import SlaPolicy, policy_of
 from service.logging import get_logger
 from service.rules import store
 from service.rules.engine import Engine
@@ -28,9 +30,7 @@ from service.rules.logread import newest_time, read_batch, stream_events
 from service.rules.merge import merge_firings
 from service.rules.model import Firing
 from service.rules.ruleset import RuleSet, load_rule_set
-from service.rules.sink import apply_firing
 from service.rules.timeutil import from_us, to_us
-from service.worker import BUILDERS
 
 log = get_logger(__name__)
 PRUNE_EVERY_SECONDS = 300.0
@@ -43,7 +43,8 @@ class RuleRunner:
         self,
         *,
         rules_dir: Path,
-        runbooks_dir: Path | None = None,
+        runbooks_dir: Path,
+        sla: SlaPolicy | None = None,
         batch: int = 1000,
         lateness: timedelta = timedelta(minutes=5),
         signing_key_path: Path | None = None,
@@ -52,7 +53,7 @@ class RuleRunner:
         # Where the checkpoint anchoring newly opened incidents is signed (None: unsigned,
         # the anchor is then the first periodic checkpoint covering the open).
         self.signing_key_path = signing_key_path
-        self.runbooks_dir = runbooks_dir
+        self.policy = flows.Policy(runbooks_dir=runbooks_dir, sla=sla or SlaPolicy())
         self.batch = batch
         self.lateness = lateness
         self.rule_set: RuleSet | None = None
@@ -139,7 +140,8 @@ class RuleRunner:
             d.last_fired_us = now_us
         opened = 0
         for firing in merge_firings(firings):
-            if apply_firing(session=session, firing=firing, runbooks_dir=self.runbooks_dir):
+            outcome = flows.apply_firing(session=session, firing=firing, policy=self.policy)
+            if outcome is flows.Outcome.opened:
                 deltas.setdefault(firing.rule_id, store.StatsDelta()).incidents_opened += 1
                 opened += 1
         if opened and self.signing_key_path is not None:
@@ -178,9 +180,8 @@ def build(settings: Settings) -> RuleRunner:
     return RuleRunner(
         rules_dir=settings.rules_dir,
         runbooks_dir=settings.runbooks_dir,
+        sla=policy_of(settings),
         lateness=timedelta(seconds=settings.rules_lateness_seconds),
         signing_key_path=settings.signing_key_path,
     )
 
-
-BUILDERS.append(build)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from service.errors import NotFound
 from service.runbooks.schemas import Problem
 
 
@@ -35,3 +36,7 @@ class NoRunbookFound(RunbookError):
 
 class StepUpdateRejected(RunbookError):
     """A step status change breaks the runbook's rules (required, requires_note)."""
+
+
+class RunbookNotFound(NotFound):
+    title = "Runbook not found"

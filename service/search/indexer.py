@@ -22,7 +22,6 @@ from service.logging import get_logger
 from service.search import state
 from service.search.documents import documents_of, erased_seqs, read_documents
 from service.search.opensearch import OpenSearchIndex
-from service.worker import BUILDERS
 
 log = get_logger(__name__)
 
@@ -122,5 +121,3 @@ def build(settings: Settings) -> SearchIndexer | None:
     index = OpenSearchIndex(url=settings.opensearch_url, index=settings.opensearch_index)
     return SearchIndexer(index=index, batch=settings.search_index_batch)
 
-
-BUILDERS.append(build)

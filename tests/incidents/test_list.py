@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,10 +12,15 @@ from fastapi.testclient import TestClient
 
 from service.db import session_scope
 from service.incidents.custody import Actor
-from service.incidents.service import open_incident
+from service.incidents.flows import Policy, open_incident
+from service.incidents.sla import SlaPolicy
 
 SEVERITIES = ["info", "low", "medium", "high", "critical"]
 N = 300
+
+
+# An empty directory: these incidents need no runbook.
+NO_RUNBOOKS = Policy(runbooks_dir=Path("/nonexistent"), sla=SlaPolicy())
 
 
 @pytest.fixture
@@ -31,7 +37,7 @@ def many(client: TestClient, sessions: Any) -> list[dict[str, Any]]:
                 "tags": ["atlas.aml.t0024"] if n % 4 == 0 else ["attack.t1098"],
                 "rule_id": f"rule-{n % 2}",
             }
-            open_incident(session=session, actor=actor, templates=[], **spec)
+            open_incident(session=session, actor=actor, policy=NO_RUNBOOKS, **spec)
             made.append(spec)
     return made
 

@@ -1,4 +1,4 @@
-"""open_or_update_from_rule: what the correlation engine calls."""
+"""flows.apply_firing: what the correlation engine calls."""
 
 from __future__ import annotations
 
@@ -10,30 +10,38 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from service.db import make_engine, make_sessionmaker, session_scope
+from service.incidents import flows
 from service.incidents.models import Incident
-from service.incidents.service import open_or_update_from_rule
+from service.incidents.sla import SlaPolicy
+from service.rules.model import Firing, Severity
 from tests.conftest import REPO
 from tests.incidents.conftest import ingest, patch
 
 T0 = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
 
+POLICY = flows.Policy(runbooks_dir=REPO / "runbooks", sla=SlaPolicy())
+
+
 def fire(session: Any, seqs: list[int], *, key: str = "k1", minutes: int = 0) -> Incident:
-    return open_or_update_from_rule(
-        session=session,
+    firing = Firing(
         rule_id="rule-exfil",
         rule_hash="ab" * 32,
         title="Bulk weight download",
-        severity="high",
-        tags=["atlas.aml.t0024"],
-        runbook_id=None,
+        severity=Severity("high"),
+        tags=("atlas.aml.t0024",),
+        runbook=None,
         group={"actor.id": "alice@example.com"},
         dedup_key=key,
-        evidence_seqs=seqs,
+        evidence=tuple(seqs),
         first_seen=T0 + timedelta(minutes=minutes),
         last_seen=T0 + timedelta(minutes=minutes + 1),
-        runbooks_dir=REPO / "runbooks",
     )
+    flows.apply_firing(session=session, firing=firing, policy=POLICY)
+    found = session.scalars(select(Incident).where(Incident.dedup_key == key)
+                            .order_by(Incident.number.desc())).first()  # fmt: skip
+    assert found is not None
+    return found
 
 
 def test_opens_then_dedups_into_the_active_incident(client: TestClient, sessions: Any) -> None:

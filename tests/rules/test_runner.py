@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from service.db import make_engine, make_sessionmaker, session_scope
+from service.incidents import flows
 from service.rules import load_rules
 from service.rules import runner as runner_mod
 from service.rules.bench import synthetic_events
@@ -97,18 +98,18 @@ def test_restart_and_crash_mid_stream_equal_uninterrupted_run(
         assert task.run_once(sessions)
     # A crash inside a batch: the transaction rolls back, nothing is half-applied.
     calls = {"n": 0}
-    real = runner_mod.apply_firing
+    real = flows.apply_firing
 
-    def flaky(**kwargs: Any) -> bool:
+    def flaky(**kwargs: Any) -> flows.Outcome:
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("worker killed")
         return real(**kwargs)
 
-    monkeypatch.setattr(runner_mod, "apply_firing", flaky)
+    monkeypatch.setattr(flows, "apply_firing", flaky)
     with pytest.raises(RuntimeError):
         _drain_all(task, sessions)
-    monkeypatch.setattr(runner_mod, "apply_firing", real)
+    monkeypatch.setattr(flows, "apply_firing", real)
     # A new process: fresh runner instance, windows rebuilt from the log.
     for _ in range(3):
         assert live.runner(rules_dir, batch=211).run_once(sessions)

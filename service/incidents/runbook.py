@@ -1,4 +1,7 @@
-"""Runbook instances on incidents: attach at open, track steps, swap.
+"""The runbook instance of an incident: attach at open, track steps, swap.
+
+service.runbooks is the template library (load, check, select, render); this module
+is where a rendered template becomes part of an incident and its history.
 
 Instances are stored rendered and pinned to the template's content hash; nothing here
 re-renders an existing instance, so a template edited later never changes it.
@@ -23,11 +26,10 @@ from service.incidents.custody import (
     record_update,
     snapshot,
 )
-from service.incidents.models import Incident
+from service.incidents.models import Incident, RunbookInstance
 from service.logging import get_logger
 from service.runbooks.errors import NoRunbookFound, StepUpdateRejected
 from service.runbooks.match import select_runbook
-from service.runbooks.models import RunbookInstance
 from service.runbooks.progress import check_step_update, iter_steps, progress
 from service.runbooks.render import render_instance
 from service.runbooks.schemas import RunbookTemplate, StepStatus
@@ -39,10 +41,6 @@ RENDER_EVIDENCE = 200
 
 class RunbookNotAttached(NotFound):
     title = "No runbook attached"
-
-
-class RunbookNotFound(NotFound):
-    title = "Runbook not found"
 
 
 class StepNotFound(NotFound):

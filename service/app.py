@@ -27,6 +27,7 @@ from service.logging import configure_logging
 from service.metrics import Metrics
 from service.middleware import RequestContext
 from service.observability import DatabaseCollector
+from service.otlp.api import router as otlp_router
 from service.rules.api import router as rules_router
 from service.runbooks.api import router as runbooks_router
 from service.search.api import router as search_router
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     for router in (
         health_router,
         log_router,
+        otlp_router,
         token_router,
         evidence_router,
         replay_router,

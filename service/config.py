@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     max_attributes_bytes: int = Field(default=64 * 1024, ge=256)
     max_raw_bytes: int = Field(default=256 * 1024, ge=256)
 
+    # OTLP receiver: spans and log records without gen_ai.* attributes are dropped
+    # unless this is on (then stored as otel.span / otel.log).
+    otlp_keep_non_genai: bool = False
+
     # Access control.
     rate_limit_per_minute: int = Field(default=600, ge=1)
     ingest_rate_limit_per_minute: int = Field(default=60_000, ge=1)

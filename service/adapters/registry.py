@@ -6,7 +6,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.adapters import azure_openai, bedrock_invocation, cloudtrail, gcp_audit, openai_audit
+from service.adapters import (
+    adversarial,
+    azure_openai,
+    bedrock_invocation,
+    cloudtrail,
+    gcp_audit,
+    openai_audit,
+)
 from service.adapters.common import AdapterError, Event
 from service.adapters.reader import iter_ndjson
 
@@ -60,6 +67,20 @@ ADAPTERS: dict[str, Adapter] = {
         openai_audit.to_event,
         openai_audit.records,
     ),
+    "inspect_ai": Adapter(
+        "inspect_ai",
+        adversarial.INSPECT_SOURCE,
+        adversarial.inspect_detect,
+        adversarial.inspect_to_event,
+        adversarial.inspect_records,
+    ),
+    "garak": Adapter(
+        "garak",
+        adversarial.GARAK_SOURCE,
+        adversarial.garak_detect,
+        adversarial.garak_to_event,
+        adversarial.garak_records,
+    ),
 }
 
 
@@ -84,6 +105,11 @@ def _unwrap(value: Any) -> list[Any] | None:
         if inner is not None:
             return inner
     return None
+
+
+def skipped(value: Any) -> bool:
+    """A record a format says carries nothing to store (a garak progress line)."""
+    return _unwrap(value) == []
 
 
 def flatten(payload: Any) -> list[Any]:

@@ -37,6 +37,8 @@ class InputFormat(enum.StrEnum):
     gcp = "gcp"
     bedrock_invocation = "bedrock_invocation"
     azure_openai = "azure_openai"
+    inspect_ai = "inspect_ai"
+    garak = "garak"
 
 
 NDJSON = "application/x-ndjson"

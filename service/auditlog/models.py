@@ -55,6 +55,8 @@ class LogRecord(Base):
         Index("ix_log_records_resource_seq", "resource_type", "resource_id", "seq"),
         Index("ix_log_records_action_seq", "action", "seq"),
         Index("ix_log_records_time", "time"),
+        # One agent run: OTLP puts the trace id in request_id (causal replay).
+        Index("ix_log_records_request_seq", "request_id", "seq"),
     )
 
 

@@ -9,10 +9,18 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 
 
 class RateLimiter:
-    def __init__(self, *, per_minute: int, burst: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        per_minute: int,
+        burst: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clock = clock
         self.rate = per_minute / 60.0
         self.capacity = float(burst if burst is not None else per_minute)
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -20,7 +28,7 @@ class RateLimiter:
 
     def acquire(self, key: str, cost: float = 1.0) -> float:
         """Take `cost` tokens; return 0 if allowed, else seconds until it would be."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             tokens, stamp = self._buckets.get(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - stamp) * self.rate)

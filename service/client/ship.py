@@ -18,6 +18,7 @@ from typing import Any, Final
 import orjson
 
 from service.adapters import AdapterError, detect_format, normalize
+from service.adapters.registry import skipped
 from service.client.batching import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Batch, Batcher
 from service.client.follow import Follower, FollowState, Idle
 from service.client.progress import Reporter
@@ -62,6 +63,8 @@ class ShipRejected(Exception):
 def event_lines(record: Record, format: str | None) -> list[bytes]:
     """The serialized Custody events of one record (a vendor record may be a container)."""
     value = record.value
+    if skipped(value):
+        return []
     if format is None and isinstance(value, dict):
         # Custody events are the common case: recognise them without the adapters' scan.
         custody = isinstance(value.get("action"), str) and isinstance(value.get("time"), str)

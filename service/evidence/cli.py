@@ -14,6 +14,7 @@ from rich.console import Console
 
 from service.client.http import ClientConfigError, api_client, problem_message
 from service.config import Settings
+from service.evidence.tree_render import draw_tree
 
 console = Console(soft_wrap=True)  # one line per result, for scripts and grep
 err = Console(stderr=True, soft_wrap=True)
@@ -38,18 +39,23 @@ def replay(
     source: Annotated[str | None, Opt()] = None,
     action: Annotated[str | None, Opt(help="exact, or a prefix ending in *")] = None,
     incident: Annotated[str | None, Opt(help="INC-N")] = None,
+    trace: Annotated[str | None, Opt("--trace", help="trace id: one agent run, as a tree")] = None,
     since: Annotated[str | None, Opt(help="RFC 3339")] = None,
     until: Annotated[str | None, Opt(help="RFC 3339")] = None,
     from_seq: Annotated[int | None, Opt("--from-seq")] = None,
     to_seq: Annotated[int | None, Opt("--to-seq")] = None,
     output: Annotated[Path | None, Opt("-o", "--output", help="file (default stdout)")] = None,
 ) -> None:
-    """Stream a verified replay (NDJSON); exit non-zero if verification failed."""
+    """Stream a verified replay (NDJSON); exit non-zero if verification failed.
+
+    With --trace the records come parent before children, each with a `tree` object,
+    and the run is drawn as a tree on stderr."""
     params = _scope(
         actor=actor, resource_type=resource_type, resource_id=resource_id, source=source,
-        action=action, incident=incident, since=since, until=until, from_seq=from_seq,
-        to_seq=to_seq,
+        action=action, incident=incident, trace_id=trace, since=since, until=until,
+        from_seq=from_seq, to_seq=to_seq,
     )  # fmt: skip
+    nodes: list[dict[str, Any]] = []
     last = b""
     try:
         with (
@@ -64,12 +70,17 @@ def replay(
                     data = line.encode()
                     out.write(data + b"\n")
                     last = data
+                    if trace and not data.startswith(b'{"trailer"'):
+                        nodes.append(json.loads(data))
                 out.flush()
     except ClientConfigError as exc:
         raise _fail(str(exc), 2) from None
     trailer = json.loads(last).get("trailer") if last.startswith(b'{"trailer"') else None
     if trailer is None:
         raise _fail("the stream ended without a trailer (truncated?)")
+    if trace:
+        for line in draw_tree(trace, nodes):
+            err.print(line)
     if not trailer["verified"]:
         raise _fail(f"at seq {trailer['first_bad_seq']}: {trailer['reason']}")
     err.print(
@@ -92,6 +103,7 @@ def export(
     source: Annotated[str | None, Opt()] = None,
     action: Annotated[str | None, Opt(help="exact, or a prefix ending in *")] = None,
     incident: Annotated[str | None, Opt(help="INC-N")] = None,
+    trace: Annotated[str | None, Opt("--trace", help="trace id: one agent run")] = None,
     since: Annotated[str | None, Opt(help="RFC 3339")] = None,
     until: Annotated[str | None, Opt(help="RFC 3339")] = None,
     from_seq: Annotated[int | None, Opt("--from-seq")] = None,
@@ -100,8 +112,8 @@ def export(
     """Download an evidence bundle (zip) of a scope."""
     body = _scope(
         actor=actor, resource_type=resource_type, resource_id=resource_id, source=source,
-        action=action, incident=incident, since=since, until=until, from_seq=from_seq,
-        to_seq=to_seq,
+        action=action, incident=incident, trace_id=trace, since=since, until=until,
+        from_seq=from_seq, to_seq=to_seq,
     )  # fmt: skip
     try:
         with (

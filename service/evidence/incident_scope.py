@@ -2,7 +2,9 @@
 signed checkpoint its evidence is anchored to.
 
 Scope: the incident's evidence records, plus everything the same actors did within the
-incident's window (``first_seen``..``last_seen``, event time, inclusive).
+incident's window (``first_seen``..``last_seen``, event time, inclusive), plus the whole
+trace (agent run) of every evidence record that belongs to one: a record carrying
+``attributes.span_id`` brings every record sharing its ``request_id`` (the trace id).
 
 Anchor: the incidents domain stores ``anchor_seq`` (the log head when the incident
 opened); the evidence domain fills ``anchor_checkpoint`` with the first signed checkpoint
@@ -18,10 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from service.auditlog.models import LogRecord
+from service.auditlog.models import LogPayload, LogRecord
 from service.evidence.merkle import consistency_proof
 from service.evidence.models import CheckpointRow
 from service.evidence.signing import Checkpoint
@@ -55,7 +58,24 @@ def incident_clause(*, session: Session, incident: str) -> ColumnElement[bool]:
     if actors and low is not None and high is not None:
         window = and_(LogRecord.actor_id.in_(actors), LogRecord.time.between(low, high))
         clause = or_(clause, window)
+    if traces := _traces(session, evidence):
+        clause = or_(clause, LogRecord.request_id.in_(traces))
     return clause
+
+
+def _traces(session: Session, evidence: Any) -> list[str]:
+    """Trace ids (request_id) of the evidence records that are part of a traced run."""
+    rows = session.execute(
+        select(LogRecord.request_id, LogPayload.body)
+        .join(LogPayload, LogPayload.seq == LogRecord.seq)
+        .where(LogRecord.seq.in_(evidence), LogRecord.request_id.is_not(None))
+    )
+    traces: set[str] = set()
+    for request_id, body in rows:
+        attributes = orjson.loads(body).get("attributes") or {}
+        if request_id and isinstance(attributes, dict) and attributes.get("span_id"):
+            traces.add(request_id)
+    return sorted(traces)
 
 
 def fill_anchors(*, session: Session, checkpoint: Checkpoint) -> None:

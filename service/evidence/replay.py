@@ -31,6 +31,7 @@ from service.evidence.schemas import Scope
 from service.evidence.selection import select_scope
 from service.evidence.signing import Checkpoint, verify_checkpoint
 from service.evidence.store import SqlNodeStore
+from service.evidence.trace_tree import tree_order
 from service.logformat import (
     GENESIS_PREV_HASH,
     canonical_record,
@@ -178,29 +179,40 @@ def replay(
     build = record_builder(keys)
     # Positions, not attributes: a Row attribute read costs ~1 us, ~20x an index.
     i_hash, i_body, i_salt = (keys.index(k) for k in ("hash", "payload_body", "salt"))
+    # One trace is one agent run: small enough to hold, and useful only as a whole tree.
+    held: list[Item] | None = [] if scope.trace_id else None
     try:
         for rows in result.partitions(batch):
             items = [(build(row), row[i_hash], row[i_body], row[i_salt]) for row in rows]
             replayer.check(items)
-            yield _lines(items, replayer.outcome.bad)
+            if held is None:
+                yield _lines(items, replayer.outcome.bad)
+            else:
+                held.extend(items)
     finally:
         result.close()  # also when the client goes away mid-stream
-    yield orjson.dumps(replayer.trailer(scope)) + b"\n"
+    trailer = replayer.trailer(scope)
+    if held is not None:
+        nodes, summary = tree_order([_event(item, replayer.outcome.bad) for item in held])
+        yield b"".join(orjson.dumps(node) + b"\n" for node in nodes)
+        trailer["trailer"]["tree"] = {"trace_id": scope.trace_id, **summary}
+    yield orjson.dumps(trailer) + b"\n"
+
+
+def _event(item: Item, bad: set[int]) -> dict[str, Any]:
+    """The event as ``GET /v1/events`` shows it, plus ``verified``."""
+    record, stored_hash, body, _ = item
+    event = dict(record)
+    del event["v"]
+    event["hash"] = stored_hash
+    if body is None:
+        event.update(attributes=None, raw=None, erased=True)
+    else:
+        payload = orjson.loads(body)
+        event.update(attributes=payload["attributes"], raw=payload["raw"], erased=False)
+    event["verified"] = record["seq"] not in bad
+    return event
 
 
 def _lines(items: Sequence[Item], bad: set[int]) -> bytes:
-    """The events as ``GET /v1/events`` shows them, plus ``verified``."""
-    out = bytearray()
-    for record, stored_hash, body, _ in items:
-        event = dict(record)
-        del event["v"]
-        event["hash"] = stored_hash
-        if body is None:
-            event.update(attributes=None, raw=None, erased=True)
-        else:
-            payload = orjson.loads(body)
-            event.update(attributes=payload["attributes"], raw=payload["raw"], erased=False)
-        event["verified"] = record["seq"] not in bad
-        out += orjson.dumps(event)
-        out += b"\n"
-    return bytes(out)
+    return b"".join(orjson.dumps(_event(item, bad)) + b"\n" for item in items)

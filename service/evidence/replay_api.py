@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -23,11 +23,12 @@ from service.auth.schemas import Scope as AuthScope
 from service.config import Settings
 from service.deps import get_session, get_settings
 from service.errors import InvalidInput
+from service.evidence.agent_state import agent_at
 from service.evidence.checkpoints import signer as checkpoint_signer
 from service.evidence.checkpoints import signing_key
 from service.evidence.exports import export_bundle
 from service.evidence.replay import replay
-from service.evidence.schemas import AccessState, Scope, VersionState
+from service.evidence.schemas import AccessState, AgentState, Scope, VersionState
 from service.evidence.selection import select_scope
 from service.evidence.state import access_at, version_at
 
@@ -43,6 +44,9 @@ def replay_scope(
     source: str | None = None,
     action: Annotated[str | None, Query(description="exact, or a prefix ending in *")] = None,
     incident: Annotated[str | None, Query(description="INC-N")] = None,
+    trace_id: Annotated[
+        str | None, Query(description="one agent run (its request_id), answered as a tree")
+    ] = None,
     since: Annotated[datetime | None, Query(description="event time >= since")] = None,
     until: Annotated[datetime | None, Query(description="event time < until")] = None,
     from_seq: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
@@ -51,7 +55,7 @@ def replay_scope(
     try:
         return Scope(
             actor=actor, resource_type=resource_type, resource_id=resource_id, source=source,
-            action=action, incident=incident, since=since, until=until,
+            action=action, incident=incident, trace_id=trace_id, since=since, until=until,
             from_seq=from_seq, to_seq=to_seq,
         )  # fmt: skip
     except ValidationError as exc:
@@ -139,3 +143,33 @@ def get_version_state(
     audit_read(session=session, request=request, principal=principal)
     session.commit()
     return version_at(session=session, resource_type=resource_type, resource_id=resource_id, at=at)
+
+
+@router.get("/state/agent", response_model=AgentState)
+def get_agent_state(
+    request: Request,
+    agent_id: Annotated[str, Query(min_length=1, max_length=512, description="actor.id")],
+    at: Annotated[datetime, Query(description="RFC 3339 time to reconstruct")],
+    since: Annotated[
+        datetime | None, Query(description="principals acted for since (default: at - 30 days)")
+    ] = None,
+    principal: Principal = Depends(require(AuthScope.read)),
+    session: Session = Depends(get_session),
+) -> AgentState:
+    """What the agent could do at ``at`` (permissions granted to it, tools it was given)
+    and on whose behalf it acted (``attributes.on_behalf_of``) in ``[since, at]``."""
+    try:
+        start = since if since is not None else at - timedelta(days=30)
+    except OverflowError:  # at in the first month of year 1
+        start = at.replace(year=1, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    if start.tzinfo is None or at.tzinfo is None:
+        raise InvalidInput(
+            "at and since need a time zone", errors=[{"field": "at", "message": "no time zone"}]
+        )
+    if start > at:
+        raise InvalidInput(
+            "since must not be after at", errors=[{"field": "since", "message": "after at"}]
+        )
+    audit_read(session=session, request=request, principal=principal)
+    session.commit()
+    return agent_at(session=session, agent_id=agent_id, at=at, since=start)

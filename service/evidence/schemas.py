@@ -59,6 +59,10 @@ class Scope(BaseModel):
     source: str | None = None
     action: Annotated[str | None, Field(description="exact, or a prefix ending in *")] = None
     incident: Annotated[str | None, Field(description="INC-N: its evidence and actors")] = None
+    trace_id: Annotated[
+        str | None,
+        Field(min_length=1, max_length=256, description="one agent run (request_id): a tree"),
+    ] = None
     since: datetime | None = None
     until: datetime | None = None
     from_seq: Annotated[int | None, Field(ge=1, le=MAX_SEQ)] = None
@@ -148,3 +152,41 @@ class CosignatureIn(BaseModel):
 class CosignaturePage(BaseModel):
     checkpoint: CheckpointIn
     items: list[CosignatureBody]
+
+
+class AgentGrant(BaseModel):
+    resource_type: str
+    resource_id: str
+    permission: str
+    granted_at: str
+    granted_by: str | None
+    seq: int
+
+
+class AgentTools(BaseModel):
+    tools: list[str]
+    declared_at: str
+    seq: int
+
+
+class AgentPrincipal(BaseModel):
+    principal: str
+    first_seen: str
+    last_seen: str
+    events: int
+    actions: list[str]
+
+
+class AgentState(BaseModel):
+    """What the agent could do (grants held, tools allowed) and for whom it acted."""
+
+    agent_id: str
+    at: str
+    since: str
+    grants: list[AgentGrant]
+    allowed_tools: AgentTools | None
+    on_behalf_of: list[AgentPrincipal]
+    grant_events_considered: int
+    unreadable_seqs: list[int] = Field(
+        default_factory=list, description="records whose payload was erased (unreadable)"
+    )

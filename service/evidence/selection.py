@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from service.auditlog.models import LogPayload
+from service.auditlog.models import LogPayload, LogRecord
 from service.auditlog.queries import filtered
 from service.evidence.incident_scope import incident_clause
 from service.evidence.schemas import Scope
@@ -19,6 +19,8 @@ def select_scope(*, session: Session, scope: Scope) -> Select[Any]:
     stmt = filtered(scope.filters(), after_seq=after, to_seq=scope.to_seq).add_columns(
         LogPayload.salt
     )
+    if scope.trace_id:
+        stmt = stmt.where(LogRecord.request_id == scope.trace_id)
     if scope.incident:
         stmt = stmt.where(incident_clause(session=session, incident=scope.incident))
     return stmt

@@ -45,6 +45,15 @@ EXPECTED: dict[str, tuple[str, Counter[tuple[str, str]]]] = {
         "cloudtrail",
         Counter({("policy.update", "success"): 2}),
     ),
+    "garak/dan-blank.report.jsonl": (
+        "garak",
+        Counter({("model.eval.adversarial", "failure"): 2,
+                 ("model.eval.adversarial", "success"): 2}),
+    ),
+    "inspect-ai/prompt-injection-resistance.eval.json": (
+        "inspect_ai",
+        Counter({("model.eval.adversarial", "failure"): 1}),
+    ),
     "cloudtrail-bedrock/sumologic_doc_bedrock_invokemodel.json": (
         "cloudtrail",
         Counter({("model.invoke", "success"): 1}),

@@ -36,6 +36,8 @@ def test_registry_names() -> None:
         "gcp",
         "bedrock_invocation",
         "azure_openai",
+        "inspect_ai",
+        "garak",
         "custody",
     }
 

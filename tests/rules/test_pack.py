@@ -24,6 +24,8 @@ RUNBOOKS = {
     "api-key-abuse",
     "logging-guardrail-tampering",
     "generic-ai-incident",
+    "deployment-without-assurance",
+    "agent-misuse",
 }
 REPORT = run_rule_tests(rules_dir=RULES)
 

@@ -23,6 +23,8 @@ SHIPPED_IDS = {
     "api-key-abuse",
     "logging-guardrail-tampering",
     "generic-ai-incident",
+    "deployment-without-assurance",
+    "agent-misuse",
 }
 
 

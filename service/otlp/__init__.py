@@ -1,0 +1,1 @@
+"""OTLP/HTTP receiver: OpenTelemetry GenAI spans and log records become Custody events."""

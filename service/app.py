@@ -12,6 +12,7 @@ from service import problems
 from service.auditlog.api import router as log_router
 from service.auth.api import router as token_router
 from service.auth.ratelimit import RateLimiter
+from service.auth.throttle import FailureThrottle, ThrottleFlusher
 from service.config import Settings
 from service.db import make_engine, make_sessionmaker
 from service.evidence.api import router as evidence_router
@@ -47,9 +48,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             worker = InProcessWorker(build_tasks(settings), app.state.sessionmaker)
             worker.start()
         app.state.worker = worker
+        flusher = ThrottleFlusher(
+            app.state.auth_throttle, app.state.sessionmaker, settings.auth_throttle_flush_seconds
+        )
+        flusher.start()
         try:
             yield
         finally:
+            flusher.close()  # before the engine goes: the last counts reach the log
             if worker is not None:
                 worker.close()
             engine.dispose()
@@ -64,10 +70,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.metrics = Metrics()
-    app.state.metrics.registry.register(DatabaseCollector(app.state.sessionmaker))
+    app.state.metrics.registry.register(
+        DatabaseCollector(app.state.sessionmaker, settings.signing_key_path)
+    )
     app.state.limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
     app.state.ingest_limiter = RateLimiter(per_minute=settings.ingest_rate_limit_per_minute)
-    app.state.failure_limiter = RateLimiter(per_minute=30, burst=10)
+    app.state.auth_throttle = FailureThrottle(
+        per_minute=settings.auth_failures_per_minute, burst=settings.auth_failure_burst
+    )
 
     problems.install(app)
     app.add_middleware(RequestContext)

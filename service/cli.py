@@ -16,6 +16,7 @@ from service.client import cli as ship_cli
 from service.config import Settings
 from service.db import database, make_engine
 from service.evidence import cli as evidence_cli
+from service.evidence import keys_cli, witness_cli
 from service.incidents import cli as incidents_cli
 from service.logging import configure_logging, get_logger
 from service.rules import cli as rules_cli
@@ -34,9 +35,11 @@ app.add_typer(rules_cli.app, name="rules")
 app.add_typer(incidents_cli.app, name="incidents")
 app.add_typer(runbooks_cli.app, name="runbooks")
 app.add_typer(snoozes_cli.app, name="snoozes")
+app.add_typer(keys_cli.app, name="keys")
 app.command("share")(sharing_cli.share)
 evidence_cli.register(app)  # replay, export, verify-bundle
 app.command("ship")(ship_cli.ship_command)
+app.command("witness")(witness_cli.witness)
 
 console = Console(soft_wrap=True)  # hashes must stay on one line, whatever the width
 err = Console(stderr=True, soft_wrap=True)

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=600, ge=1)
     ingest_rate_limit_per_minute: int = Field(default=60_000, ge=1)
     metrics_open: bool = False
+    # Failed authentications per client address: a burst, then this many per minute;
+    # attempts beyond are refused (429) unevaluated and logged as counts every flush.
+    auth_failure_burst: int = Field(default=10, ge=1)
+    auth_failures_per_minute: int = Field(default=30, ge=1)
+    auth_throttle_flush_seconds: float = Field(default=10.0, gt=0)
 
     # Background work (rules engine, checkpointer) in-process with `custody serve`.
     # Unset: on for the embedded SQLite default, off for PostgreSQL (run `custody worker`).
@@ -42,6 +47,9 @@ class Settings(BaseSettings):
     rules_dir: Path = Path("rules")
     # Events may arrive this much later (event time) and still join correlation windows.
     rules_lateness_seconds: float = Field(default=300.0, ge=0)
+    # Wall-clock budget of one POST /v1/rules/backtest: candidate rules are code a caller
+    # chose, and a request must not hold a server thread for as long as it likes.
+    backtest_budget_seconds: float = Field(default=30.0, gt=0)
     runbooks_dir: Path = Path("runbooks")
     signing_key_path: Path = Path("custody-signing-key.pem")
     checkpoint_every_events: int = Field(default=10_000, ge=1)

@@ -28,6 +28,7 @@ TABLE_GRANTS: dict[str, str] = {
     "log_payloads": APPEND,
     "merkle_nodes": APPEND,
     "checkpoints": APPEND,
+    "witness_cosignatures": APPEND,
     "incident_timeline": APPEND,
     "incident_evidence": APPEND,
     "notify_outbox": APPEND,
@@ -38,6 +39,7 @@ TABLE_GRANTS: dict[str, str] = {
     "rule_engine_state": "SELECT, UPDATE",
     # Current state whose history is in the log.
     "api_tokens": CHANGE,
+    "signing_keys": CHANGE,
     "incidents": CHANGE,
     "legal_holds": CHANGE,
     "incident_entities": CHANGE,

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from service.auth.deps import authenticate_request, public
 from service.auth.errors import Forbidden
 from service.auth.schemas import GRANTS, Scope
+from service.evidence.guard import CheckpointRefused, check_database
 from service.migrate import is_up_to_date
 
 router = APIRouter(tags=["health"])
@@ -34,6 +35,15 @@ def readyz(request: Request) -> JSONResponse:
             {"status": "unavailable", "reason": "database not migrated: run custody db upgrade"},
             status_code=503,
         )
+    # The log no longer extends what was signed: serving proofs and exports from it
+    # would hand out a forgery, so the instance is not ready until someone looks.
+    with request.app.state.sessionmaker() as session:
+        try:
+            finding = check_database(session, request.app.state.settings.signing_key_path)
+        except CheckpointRefused as exc:  # an unreadable state file
+            finding = exc.detail
+    if finding is not None:
+        return JSONResponse({"status": "degraded", "reason": finding}, status_code=503)
     return JSONResponse({"status": "ready"})
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.evidence.guard import CheckpointRefused, check_database
 from service.evidence.models import CheckpointRow
 from service.incidents.models import Incident
 from service.incidents.sla import overdue_clause
@@ -33,8 +35,9 @@ def _histogram(name: str, doc: str, seconds: list[float]) -> HistogramMetricFami
 
 
 class DatabaseCollector(Collector):
-    def __init__(self, factory: sessionmaker[Session]) -> None:
+    def __init__(self, factory: sessionmaker[Session], key_path: Path | None = None) -> None:
         self.factory = factory
+        self.key_path = key_path
 
     def collect(self) -> Iterator[Metric]:
         now = datetime.now(UTC)
@@ -120,3 +123,15 @@ class DatabaseCollector(Collector):
             signed = datetime.fromisoformat(latest.replace("Z", "+00:00"))
             age.add_metric([], (now - signed).total_seconds())
         yield age
+        if self.key_path is None:
+            return
+        try:
+            finding = check_database(session, self.key_path)
+        except CheckpointRefused as exc:
+            finding = exc.detail
+        yield GaugeMetricFamily(
+            "custody_checkpoint_consistent",
+            "1 when the stored tree extends the last signed checkpoint (state file), else 0:"
+            " the checkpointer refuses to sign until someone looks",
+            value=0 if finding else 1,
+        )

@@ -15,6 +15,7 @@ import structlog
 from fastapi import Request
 
 from service.auth.errors import Forbidden, RateLimited, Unauthenticated
+from service.auth.ratelimit import RateLimiter
 from service.auth.schemas import GRANTS, Principal, Scope
 from service.auth.service import AuthFailure, authenticate, record_failure
 from service.db import session_scope
@@ -36,31 +37,41 @@ def _bearer(request: Request) -> str | None:
     return value.strip()
 
 
-def _fail(request: Request, exc: AuthFailure) -> None:
+def _fail(request: Request, exc: AuthFailure, ip: str) -> None:
+    """Every evaluated failure is one record; the throttle bounds how many there are."""
     state = request.app.state
-    ip = _client_ip(request) or "unknown"
     log.warning("auth.failure", reason=exc.reason, token_id=exc.token_id, client_ip=ip)
-    # Failed attempts go into the log, but a flood of them must not flood the log.
-    if state.failure_limiter.acquire(ip) == 0.0:
-        with session_scope(state.sessionmaker) as session:
-            record_failure(
-                session=session,
-                reason=exc.reason,
-                token_id=exc.token_id,
-                ip=ip,
-                route=request.url.path,
-            )
+    state.auth_throttle.failed(ip)
+    with session_scope(state.sessionmaker) as session:
+        record_failure(
+            session=session,
+            reason=exc.reason,
+            token_id=exc.token_id,
+            ip=ip,
+            route=request.url.path,
+        )
 
 
 def authenticate_request(request: Request) -> Principal:
     secret = _bearer(request)
     if secret is None:
         raise Unauthenticated("Send an API token: Authorization: Bearer <token>")
+    ip = _client_ip(request) or "unknown"
+    throttle = request.app.state.auth_throttle
+    wait = throttle.blocked_for(ip)
+    if wait:
+        # Not evaluated at all, valid token or not: an address that keeps failing gets
+        # no more guesses until its budget refills. Counted, and logged in aggregate.
+        throttle.refused(ip, request.url.path)
+        raise RateLimited(
+            "Too many failed authentications from this address",
+            retry_after=RateLimiter.retry_after(wait),
+        )
     try:
         with request.app.state.sessionmaker() as session:  # read-only: nothing to commit
             principal = authenticate(session=session, secret=secret)
     except AuthFailure as exc:
-        _fail(request, exc)
+        _fail(request, exc, ip)
         raise
     structlog.contextvars.bind_contextvars(token_id=principal.token_id)
     return principal

@@ -38,6 +38,14 @@ class RateLimiter:
             self._buckets[key] = (tokens, now)
             return (cost - tokens) / self.rate
 
+    def peek(self, key: str, cost: float = 1.0) -> float:
+        """Seconds until `cost` tokens would be there (0: now), taking none."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, stamp = self._buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - stamp) * self.rate)
+        return 0.0 if tokens >= cost else (cost - tokens) / self.rate
+
     @staticmethod
     def retry_after(wait: float) -> int:
         return max(1, math.ceil(wait))

@@ -24,8 +24,8 @@ from service.evidence.incremental import IncrementalTree
 from service.evidence.merkle import consistency_proof, root_at
 from service.evidence.signing import (
     Checkpoint,
-    verify_checkpoint,
     verify_consistency_with_checkpoint,
+    verify_with_keyring,
 )
 from service.evidence.store import SqlNodeStore, records_after, tree_size
 from service.logformat import canonical_record, leaf_hash
@@ -53,11 +53,12 @@ def _records_root(session: Session, old: Checkpoint, size: int) -> tuple[bytes |
 
 
 def check_against_checkpoint(
-    *, session: Session, old: Checkpoint, public_key: Ed25519PublicKey
+    *, session: Session, old: Checkpoint, public_key: Ed25519PublicKey | list[Ed25519PublicKey]
 ) -> AuditReport:
     report = AuditReport(ok=False, old_size=old.tree_size)
     try:
-        verify_checkpoint(public_key, old)
+        keys = [public_key] if isinstance(public_key, Ed25519PublicKey) else public_key
+        verify_with_keyring(keys, old)
     except EvidenceError as exc:
         report.reason = f"saved checkpoint: {exc}"
         return report

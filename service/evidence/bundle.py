@@ -8,12 +8,13 @@ from __future__ import annotations
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
 from service.evidence.bundle_format import (
     CHECKPOINT,
+    COSIGNATURES,
     FORMAT_NAME,
     FORMAT_VERSION,
     HASHING,
@@ -28,6 +29,7 @@ from service.evidence.bundle_format import (
 )
 from service.evidence.bundle_readme import README_TEXT
 from service.evidence.bundle_verify import BundleReport, verify_bundle
+from service.evidence.cosign import Cosignature
 from service.evidence.keys import key_fingerprint, load_public_key
 from service.evidence.signing import Checkpoint, format_timestamp, verify_checkpoint
 
@@ -64,6 +66,7 @@ def write_bundle(
     *,
     anchor: Mapping[str, Any] | None = None,
     created_at: datetime | None = None,
+    cosignatures: Sequence[Cosignature] = (),
 ) -> dict[str, Any]:
     """Stream a bundle into ``out``; return the manifest written.
 
@@ -123,4 +126,5 @@ def write_bundle(
         }
         archive.writestr(MANIFEST, dumps_line(manifest))
         archive.writestr(README, README_TEXT)
+        archive.writestr(COSIGNATURES, dumps_line([c.to_dict() for c in cosignatures]))
     return manifest

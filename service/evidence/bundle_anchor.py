@@ -2,23 +2,24 @@
 an incident opened) and a consistency proof from it to the bundle's checkpoint.
 
 Verified when the manifest's ``anchor`` carries ``checkpoint`` and ``consistency_path``:
-the anchor checkpoint must be signed by the same key and be a prefix of the bundle's
-tree (RFC 9162 consistency), and every seq listed in ``evidence_seqs`` must be a record
-of the bundle (proven by its inclusion proof) and lie within the anchor's tree size. Then
-each of those records was in the log, under that signature, when the anchor was signed.
-Other anchor shapes are descriptive only and not checked.
+the anchor checkpoint must be signed by a key of the given keyring (keys rotate) and be a
+prefix of the bundle's tree (RFC 9162 consistency), and every seq listed in
+``evidence_seqs`` must be a record of the bundle (proven by its inclusion proof) and lie
+within the anchor's tree size. Then each of those records was in the log, under that
+signature, when the anchor was signed. Other anchor shapes are descriptive only and not checked.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from service.evidence.errors import EvidenceError
 from service.evidence.merkle import verify_consistency
-from service.evidence.signing import Checkpoint, verify_checkpoint
+from service.evidence.signing import Checkpoint, verify_with_keyring
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -38,14 +39,14 @@ def evidence_seqs(anchor: Any) -> set[int]:
 
 
 def verify_anchor(
-    anchor: Any, bundle: Checkpoint, public_key: Ed25519PublicKey, found: set[int]
+    anchor: Any, bundle: Checkpoint, public_keys: Sequence[Ed25519PublicKey], found: set[int]
 ) -> str | None:
     """Raise AnchorFailure, or return a one-line description of what was proven."""
     if not isinstance(anchor, dict) or "checkpoint" not in anchor:
         return None
     try:
         checkpoint = Checkpoint.from_dict(anchor["checkpoint"])
-        verify_checkpoint(public_key, checkpoint)
+        verify_with_keyring(public_keys, checkpoint)
     except EvidenceError as exc:
         raise AnchorFailure(f"anchor checkpoint: {exc}") from None
     path = anchor.get("consistency_path")

@@ -10,6 +10,8 @@ A bundle is a zip archive::
     proofs.ndjson     line i is the inclusion proof for line i of records.ndjson:
                       {"seq", "leaf_index", "tree_size", "path": [hex, ...]}
     README.txt        how to verify by hand
+    cosignatures.json witnesses' cosignatures of checkpoint.json (a list; may be empty;
+                      absent from bundles written before witnessing)
 
 Records need not be contiguous: an export of one actor's trail has gaps. Chain links are
 checked only where consecutive lines have consecutive seqs; the inclusion proofs tie
@@ -31,6 +33,7 @@ CHECKPOINT = "checkpoint.json"
 RECORDS = "records.ndjson"
 PROOFS = "proofs.ndjson"
 README = "README.txt"
+COSIGNATURES = "cosignatures.json"
 REQUIRED_MEMBERS = (MANIFEST, CHECKPOINT, RECORDS, PROOFS)
 
 #: Self-description copied into the manifest, so a reader needs no other document.

@@ -20,6 +20,12 @@ records.ndjson   one log record per line:
                  {"hash": HEX, "record": {...}, "payload": {...}}   (payload optional)
 proofs.ndjson    line i proves line i of records.ndjson:
                  {"seq", "leaf_index", "tree_size", "path": [HEX, ...]}
+cosignatures.json  witnesses' cosignatures of the checkpoint, a list of
+                 {"witness_key_id", "witness_public_key", "time", "signature"}: Ed25519
+                 by the witness over "cosignature/v1\ntime <time>\n" followed by the
+                 checkpoint's signed message (step 1). Trust only witness keys you got
+                 from the witness itself:
+                 custody verify-bundle THIS.zip --public-key ... --witness-key w.pub
 
 Only the checkpoint is signed. manifest.json and README.txt are descriptive; what
 makes the records trustworthy is steps 1-4 below, which need nothing from the manifest.

@@ -1,11 +1,15 @@
 """Offline verification of an evidence bundle with nothing but the bundle and a public key.
 
 Checks, stopping at the first failure (whose reason names the seq and the broken
-property): zip members present and unique; checkpoint well-formed and signed by the
+property): zip members exactly the expected ones (no extra, duplicate, absolute, ``..``,
+link or directory member), each present once; checkpoint well-formed and signed by the
 given key; manifest consistent with it; per record, in order: the hash recomputed from
 JCS bytes, the chain link to the previous line when seqs are consecutive, the payload
 digest when the payload is present, the inclusion proof up to the signed root; then the
 manifest counts, and the optional anchor (see :mod:`bundle_anchor`).
+
+Nothing is extracted and the records are streamed line by line, each line capped, so a
+hostile bundle costs bounded memory however large its members claim to be.
 """
 
 from __future__ import annotations
@@ -14,25 +18,32 @@ import os
 import re
 import zipfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
 from typing import IO, Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from service.evidence.bundle_anchor import AnchorFailure, evidence_seqs, verify_anchor
 from service.evidence.bundle_format import (
     CHECKPOINT,
+    COSIGNATURES,
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST,
     PROOFS,
+    README,
     RECORDS,
     REQUIRED_MEMBERS,
     loads_strict,
 )
+from service.evidence.cosign import Cosignature, verify_cosignature
 from service.evidence.errors import EvidenceError
-from service.evidence.keys import load_public_key
+from service.evidence.keyring import load_public_keys
+from service.evidence.keys import key_fingerprint
 from service.evidence.merkle import verify_inclusion
-from service.evidence.signing import Checkpoint, verify_checkpoint
+from service.evidence.signing import Checkpoint, verify_with_keyring
 from service.logformat import (
     GENESIS_PREV_HASH,
     NotIJSON,
@@ -45,7 +56,12 @@ from service.logformat import (
 )
 
 MAX_JSON_MEMBER = 16 * 1024 * 1024
-MAX_LINE = 64 * 1024 * 1024
+# A record line holds at most 64 KiB of attributes and 256 KiB of raw payload; JSON
+# escaping can grow that a few times, never to 4 MiB. A proof line is ~70 hashes at most.
+MAX_RECORD_LINE = 4 * 1024 * 1024
+MAX_PROOF_LINE = 64 * 1024
+ALLOWED_MEMBERS = frozenset({*REQUIRED_MEMBERS, README, COSIGNATURES})
+_S_IFMT, _S_IFREG = 0o170000, 0o100000
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX = re.compile(r"(?:[0-9a-f]{2})*")
 
@@ -64,6 +80,7 @@ class BundleReport:
     root_hash: str | None = None
     key_id: str | None = None
     anchor: str | None = None
+    witnesses: int = 0
 
 
 class _Failure(Exception):
@@ -80,16 +97,25 @@ def _is_hex64(value: object) -> bool:
 
 
 class _Verifier:
-    def __init__(self, archive: zipfile.ZipFile, public_key_pem: bytes | str) -> None:
+    def __init__(
+        self,
+        archive: zipfile.ZipFile,
+        public_key_pem: bytes | str,
+        witness_keys: Sequence[Ed25519PublicKey] = (),
+    ) -> None:
         self.archive = archive
         self.public_key_pem = public_key_pem
+        self.witness_keys = list(witness_keys)
+        self.witnessed = 0
         self.records = self.payloads = self.proofs = self.links = 0
         self.checkpoint: Checkpoint | None = None
         self.evidence: set[int] = set()
         self.found: set[int] = set()
         self.anchor: str | None = None
+        self.keys: list[Ed25519PublicKey] = []
 
     def run(self) -> None:
+        self._members()
         names = Counter(self.archive.namelist())
         for name in REQUIRED_MEMBERS:
             _require(name in names, f"zip member missing: {name}")
@@ -106,10 +132,10 @@ class _Verifier:
             manifest.get("checkpoint") == checkpoint.to_dict(),
             "manifest checkpoint differs from checkpoint.json",
         )
+        self._cosignatures(checkpoint)
         self.evidence = evidence_seqs(manifest.get("anchor"))
         self._records_and_proofs(checkpoint)
-        public_key = load_public_key(self.public_key_pem)
-        self.anchor = verify_anchor(manifest.get("anchor"), checkpoint, public_key, self.found)
+        self.anchor = verify_anchor(manifest.get("anchor"), checkpoint, self.keys, self.found)
         expected = {"records": self.records, "payloads": self.payloads, "proofs": self.proofs}
         counts = manifest.get("counts")
         if counts != expected:
@@ -120,6 +146,57 @@ class _Verifier:
                 if claimed.get(key) != value
             )
             raise _Failure(f"manifest count mismatch ({diffs or 'malformed counts'})")
+
+    def _members(self) -> None:
+        """Refuse any member a careless extractor would put outside the current directory
+        or that is not part of the format, before reading a byte of content."""
+        seen: set[str] = set()
+        for info in self.archive.infolist():
+            name = info.orig_filename  # before zipfile's own clean-up hides a trick
+            shown = repr(name)
+            _require(
+                not name.startswith(("/", "\\")) and not re.match(r"[A-Za-z]:", name),
+                f"zip member {shown}: absolute path",
+            )
+            _require(".." not in re.split(r"[/\\]", name), f"zip member {shown}: '..' in its path")
+            _require(not info.is_dir(), f"zip member {shown}: a directory")
+            mode = info.external_attr >> 16
+            _require(
+                (mode & _S_IFMT) in (0, _S_IFREG),  # 0: written where zip has no file types
+                f"zip member {shown}: a link or special file, not a regular file",
+            )
+            _require(name in ALLOWED_MEMBERS, f"unexpected zip member: {shown}")
+            _require(name not in seen, f"zip member duplicated: {name}")
+            seen.add(name)
+
+    def _cosignatures(self, checkpoint: Checkpoint) -> None:
+        """Each witness key the verifier trusts must have cosigned checkpoint.json."""
+        if not self.witness_keys:
+            return
+        names = self.archive.namelist()
+        _require(COSIGNATURES in names, f"{COSIGNATURES} missing: the checkpoint is not witnessed")
+        listed = self._json_member(COSIGNATURES)
+        _require(isinstance(listed, list), f"{COSIGNATURES} is not a JSON list")
+        by_witness: dict[str, Cosignature] = {}
+        for entry in listed:
+            try:
+                found = Cosignature.from_dict(entry)
+            except EvidenceError as exc:
+                raise _Failure(f"{COSIGNATURES}: {exc}") from None
+            by_witness.setdefault(found.witness_key_id, found)
+        for key in self.witness_keys:
+            key_id = key_fingerprint(key)
+            cosignature = by_witness.get(key_id)
+            _require(
+                cosignature is not None,
+                f"checkpoint is not cosigned by witness {key_id[:16]}",
+            )
+            assert cosignature is not None
+            try:
+                verify_cosignature(cosignature, checkpoint, witness=key)
+            except EvidenceError as exc:
+                raise _Failure(str(exc)) from None
+            self.witnessed += 1
 
     def _json_member(self, name: str) -> Any:
         _require(self.archive.getinfo(name).file_size <= MAX_JSON_MEMBER, f"{name} is too large")
@@ -135,8 +212,8 @@ class _Verifier:
         except EvidenceError as exc:
             raise _Failure(f"checkpoint.json: {exc}") from None
         try:
-            public_key = load_public_key(self.public_key_pem)
-            verify_checkpoint(public_key, checkpoint)
+            self.keys = load_public_keys(self.public_key_pem)
+            verify_with_keyring(self.keys, checkpoint)
         except EvidenceError as exc:
             raise _Failure(str(exc)) from None
         self.checkpoint = checkpoint
@@ -145,7 +222,9 @@ class _Verifier:
     def _records_and_proofs(self, checkpoint: Checkpoint) -> None:
         previous: tuple[int, str] | None = None  # (seq, hash) of the line before
         with self.archive.open(RECORDS) as records, self.archive.open(PROOFS) as proofs:
-            lines = zip_longest(_lines(records, RECORDS), _lines(proofs, PROOFS))
+            lines = zip_longest(
+                _lines(records, RECORDS, MAX_RECORD_LINE), _lines(proofs, PROOFS, MAX_PROOF_LINE)
+            )
             for number, (record_line, proof_line) in enumerate(lines, start=1):
                 if record_line is None:
                     raise _Failure(f"{PROOFS} has more lines than {RECORDS}")
@@ -254,9 +333,11 @@ class _Verifier:
         self.proofs += 1
 
 
-def _lines(stream: IO[bytes], name: str) -> Any:
-    while line := stream.readline(MAX_LINE + 1):
-        _require(len(line) <= MAX_LINE, f"{name}: line longer than {MAX_LINE} bytes")
+def _lines(stream: IO[bytes], name: str, cap: int) -> Any:
+    number = 0
+    while line := stream.readline(cap + 1):
+        number += 1
+        _require(len(line) <= cap, f"{name} line {number}: longer than {cap} bytes")
         yield line
 
 
@@ -268,9 +349,12 @@ def _parse_line(line: bytes, where: str) -> Any:
 
 
 def verify_bundle(
-    source: str | os.PathLike[str] | IO[bytes], public_key_pem: bytes | str
+    source: str | os.PathLike[str] | IO[bytes],
+    public_key_pem: bytes | str,
+    witness_keys: Sequence[Ed25519PublicKey] = (),
 ) -> BundleReport:
-    """Verify a bundle file (path or binary file object) against a trusted public key.
+    """Verify a bundle file (path or binary file object) against trusted public keys (a
+    keyring), and, for each of ``witness_keys``, a cosignature of its checkpoint.
 
     Never raises for bad bundle content: every problem is the report's ``failure``.
     """
@@ -279,7 +363,7 @@ def verify_bundle(
     except (zipfile.BadZipFile, OSError) as exc:
         return BundleReport(False, f"not a readable zip file: {exc}", 0, 0, 0, 0)
     with archive:
-        verifier = _Verifier(archive, public_key_pem)
+        verifier = _Verifier(archive, public_key_pem, witness_keys)
         failure: str | None = None
         try:
             verifier.run()
@@ -299,4 +383,5 @@ def verify_bundle(
         root_hash=checkpoint.root_hash if checkpoint else None,
         key_id=checkpoint.key_id if checkpoint else None,
         anchor=verifier.anchor,
+        witnesses=verifier.witnessed,
     )

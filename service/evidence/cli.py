@@ -134,13 +134,27 @@ def export(
 def verify_bundle(
     file: Annotated[Path, typer.Argument(help="bundle .zip", exists=True, dir_okay=False)],
     public_key: Annotated[
-        Path, Opt("--public-key", help="the log's PEM public key, from a trusted channel")
+        Path,
+        Opt(
+            "--public-key",
+            help="the log's PEM public keys (current and retired), from a trusted channel",
+        ),
     ],
+    witness_key: Annotated[
+        list[Path] | None,
+        Opt("--witness-key", help="a witness's PEM public key that must have cosigned"),
+    ] = None,
 ) -> None:
     """Verify an evidence bundle offline: no database, no server."""
     from service.evidence.bundle import verify_bundle as verify
+    from service.evidence.errors import EvidenceError
+    from service.evidence.keys import load_public_key
 
-    report = verify(file, public_key.read_bytes())
+    try:
+        witnesses = [load_public_key(path.read_bytes()) for path in witness_key or []]
+    except (OSError, EvidenceError) as exc:
+        raise _fail(f"cannot use the witness key: {exc}", 2) from None
+    report = verify(file, public_key.read_bytes(), witnesses)
     if not report.ok:
         raise _fail(
             f"{report.failure} ({report.records} records and {report.proofs_checked} proofs "
@@ -154,6 +168,10 @@ def verify_bundle(
     )
     if report.anchor:
         console.print(f"[green]OK[/green] {report.anchor}")
+    if report.witnesses:
+        console.print(
+            f"[green]OK[/green] checkpoint cosigned by {report.witnesses} trusted witness(es)"
+        )
 
 
 def against_checkpoint(settings: Settings, file: Path, public_key: Path | None) -> None:
@@ -161,15 +179,18 @@ def against_checkpoint(settings: Settings, file: Path, public_key: Path | None) 
     from service.db import database, session_scope
     from service.evidence.auditor import check_against_checkpoint
     from service.evidence.errors import EvidenceError
-    from service.evidence.keys import load_private_key, load_public_key
+    from service.evidence.keyring import load_public_keys
+    from service.evidence.keys import load_private_key
     from service.evidence.signing import Checkpoint
 
     try:
         data = json.loads(file.read_text())
         fields = ("tree_size", "root_hash", "timestamp", "key_id", "signature")
         old = Checkpoint.from_dict({name: data.get(name) for name in fields})
-        pk = load_public_key(public_key.read_bytes()) if public_key else None
-        pk = pk or load_private_key(settings.signing_key_path).public_key()
+        if public_key is not None:  # a keyring: current and retired keys
+            pk: Any = load_public_keys(public_key.read_bytes())
+        else:
+            pk = load_private_key(settings.signing_key_path).public_key()
     except (OSError, ValueError, EvidenceError) as exc:
         raise _fail(f"cannot use {file}: {exc}", 2) from None
     with database(settings.database_url) as factory, session_scope(factory) as session:

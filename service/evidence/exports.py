@@ -8,14 +8,14 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 import orjson
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.evidence import witness
 from service.evidence.bundle import BundleRecord, InclusionProof, Payload, write_bundle
-from service.evidence.checkpoints import checkpoint_now, covering, to_checkpoint
+from service.evidence.checkpoints import Signer, checkpoint_now, covering, to_checkpoint
 from service.evidence.incident_scope import anchor_checkpoint, anchor_manifest
-from service.evidence.keys import public_key_pem
+from service.evidence.keys import key_fingerprint, public_key_pem
 from service.evidence.multiproof import inclusion_proofs
 from service.evidence.schemas import Scope
 from service.evidence.selection import select_scope
@@ -77,42 +77,51 @@ class _Proofs(Iterator[InclusionProof]):
 
 
 def anchoring_checkpoint(
-    *, session: Session, scope: Scope, key: Ed25519PrivateKey, at_least: int = 0
+    *, session: Session, scope: Scope, signer: Signer, at_least: int = 0
 ) -> Checkpoint:
     """The latest checkpoint covering the scope's last record (and ``at_least`` records),
     signing one if none does."""
     sub = select_scope(session=session, scope=scope).subquery()
     last = session.execute(select(func.max(sub.c.seq))).scalar_one_or_none() or 0
     row = covering(session=session, seq=max(last, at_least))
-    if row is None:
-        row = checkpoint_now(session=session, key=key)
+    if row is None or row.key_id != key_fingerprint(signer.key):  # none, or a retired key's
+        row = checkpoint_now(session=session, signer=signer)
     return to_checkpoint(row)
 
 
 def _incident_anchor(
-    session: Session, scope: Scope, key: Ed25519PrivateKey
+    session: Session, scope: Scope, signer: Signer
 ) -> tuple[Checkpoint, dict[str, Any]]:
     """(bundle checkpoint, manifest anchor) of an incident-scoped export."""
     assert scope.incident is not None
     incident, anchor = anchor_checkpoint(session=session, incident=scope.incident)
     if anchor is None:  # opened after the last checkpoint: sign the log as it is now
-        anchor = to_checkpoint(checkpoint_now(session=session, key=key))
-    bundle = anchoring_checkpoint(session=session, scope=scope, key=key, at_least=anchor.tree_size)
+        anchor = to_checkpoint(checkpoint_now(session=session, signer=signer))
+    bundle = anchoring_checkpoint(
+        session=session, scope=scope, signer=signer, at_least=anchor.tree_size
+    )
     manifest = anchor_manifest(session=session, incident=incident, anchor=anchor, bundle=bundle)
     return bundle, manifest
 
 
 def export_bundle(
-    *, session: Session, scope: Scope, key: Ed25519PrivateKey, out: IO[bytes]
+    *, session: Session, scope: Scope, signer: Signer, out: IO[bytes]
 ) -> dict[str, Any]:
     """Write the bundle of ``scope`` to ``out``; return its manifest. An incident's
     bundle also carries the checkpoint its evidence is anchored to (see incident_scope)."""
     anchor: dict[str, Any] | None = None
     if scope.incident:
-        checkpoint, anchor = _incident_anchor(session, scope, key)
+        checkpoint, anchor = _incident_anchor(session, scope, signer)
     else:
-        checkpoint = anchoring_checkpoint(session=session, scope=scope, key=key)
+        checkpoint = anchoring_checkpoint(session=session, scope=scope, signer=signer)
     records, proofs = _split(_pairs(session, scope, checkpoint.tree_size))
     return write_bundle(
-        out, records, proofs, checkpoint, public_key_pem(key), scope.as_dict(), anchor=anchor
+        out,
+        records,
+        proofs,
+        checkpoint,
+        public_key_pem(signer.key),
+        scope.as_dict(),
+        anchor=anchor,
+        cosignatures=witness.for_checkpoint(session=session, checkpoint=checkpoint),
     )

@@ -8,10 +8,12 @@ trace (agent run) of every evidence record that belongs to one: a record carryin
 
 Anchor: the incidents domain stores ``anchor_seq`` (the log head when the incident
 opened); the evidence domain fills ``anchor_checkpoint`` with the first signed checkpoint
-covering it, i.e. the signed tree head of the log as it stood at open (the checkpointer
-signs within ``checkpoint_every_seconds``). An incident bundle carries that checkpoint
-and a consistency proof from it to the bundle's checkpoint, so a third party can check
-the evidence was in the log, under that signature, when the incident opened.
+covering it. Opening signs one in the same transaction (see :mod:`.anchors`), so it is
+the signed tree head of the log as it stood at open, ``incident.open`` record included;
+incidents opened before that existed got the next periodic checkpoint. An incident
+bundle carries that checkpoint and a consistency proof from it to the bundle's
+checkpoint, so a third party can check the evidence was in the log, under that
+signature, when the incident opened.
 """
 
 from __future__ import annotations

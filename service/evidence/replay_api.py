@@ -24,6 +24,7 @@ from service.config import Settings
 from service.deps import get_session, get_settings
 from service.errors import InvalidInput
 from service.evidence.agent_state import agent_at
+from service.evidence.checkpoints import signer as checkpoint_signer
 from service.evidence.checkpoints import signing_key
 from service.evidence.exports import export_bundle
 from service.evidence.replay import replay
@@ -97,11 +98,11 @@ def post_export(
 ) -> FileResponse:
     """The scope as an evidence bundle (zip), verifiable offline with the public key."""
     audit_read(session=session, request=request, principal=principal)
-    key = signing_key(settings.signing_key_path)
+    signer = checkpoint_signer(settings.signing_key_path)
     fd, path = tempfile.mkstemp(prefix="custody-export-", suffix=".zip")
     try:
         with os.fdopen(fd, "wb") as out:
-            export_bundle(session=session, scope=scope, key=key, out=out)
+            export_bundle(session=session, scope=scope, signer=signer, out=out)
         session.commit()
     except BaseException:
         os.unlink(path)

@@ -121,6 +121,39 @@ class VersionState(BaseModel):
     seq: int | None
 
 
+class CheckpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tree_size: int = Field(ge=0, le=MAX_SEQ)
+    root_hash: str = Field(max_length=64)
+    timestamp: str = Field(max_length=32)
+    key_id: str = Field(max_length=64)
+    signature: str = Field(max_length=128)
+
+
+class CosignatureBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    witness_key_id: str = Field(max_length=64)
+    witness_public_key: str = Field(max_length=1024)
+    time: int = Field(ge=0, le=MAX_SEQ)  # seconds; the column is a BIGINT
+    signature: str = Field(max_length=128)
+
+
+class CosignatureIn(BaseModel):
+    """A witness's cosignature of one of this log's checkpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoint: CheckpointIn
+    cosignature: CosignatureBody
+
+
+class CosignaturePage(BaseModel):
+    checkpoint: CheckpointIn
+    items: list[CosignatureBody]
+
+
 class AgentGrant(BaseModel):
     resource_type: str
     resource_id: str

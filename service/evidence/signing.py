@@ -128,6 +128,18 @@ def verify_checkpoint(public_key: Ed25519PublicKey, checkpoint: Checkpoint) -> N
         raise InvalidCheckpointError("checkpoint key_id does not match this public key")
 
 
+def verify_with_keyring(keys: Sequence[Ed25519PublicKey], checkpoint: Checkpoint) -> None:
+    """Verify with the key among ``keys`` that ``checkpoint.key_id`` names (keys rotate:
+    a keyring holds the current and retired ones); InvalidCheckpointError if none."""
+    for key in keys:
+        if key_fingerprint(key) == checkpoint.key_id:
+            verify_checkpoint(key, checkpoint)
+            return
+    raise InvalidCheckpointError(
+        f"checkpoint key_id {checkpoint.key_id} is not among the given public keys"
+    )
+
+
 def checkpoint_is_valid(public_key: Ed25519PublicKey, checkpoint: Checkpoint) -> bool:
     """Boolean form of :func:`verify_checkpoint`."""
     try:
@@ -141,16 +153,18 @@ def verify_consistency_with_checkpoint(
     old_checkpoint: Checkpoint,
     new_checkpoint: Checkpoint,
     proof: Sequence[bytes],
-    public_key: Ed25519PublicKey,
+    public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey],
 ) -> None:
-    """Auditor check: both checkpoints are genuine and ``new`` extends ``old``.
+    """Auditor check: both checkpoints are genuine and ``new`` extends ``old``. With a
+    keyring (a sequence of keys), each is verified with the key it names.
 
     Raises :class:`InvalidCheckpointError` for a bad signature and
     :class:`InconsistentCheckpointsError` when the log was rewritten or truncated:
     either is evidence worth keeping, since both checkpoints carry the log's signature.
     """
-    verify_checkpoint(public_key, old_checkpoint)
-    verify_checkpoint(public_key, new_checkpoint)
+    keys = [public_key] if isinstance(public_key, Ed25519PublicKey) else list(public_key)
+    verify_with_keyring(keys, old_checkpoint)
+    verify_with_keyring(keys, new_checkpoint)
     m, n = old_checkpoint.tree_size, new_checkpoint.tree_size
     if m > n:
         raise InconsistentCheckpointsError(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, text, tuple_, update
+from sqlalchemy import and_, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from service.auditlog.chain import read_head
@@ -44,9 +44,20 @@ class SqlNodeStore:
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), _KEY_CHUNK):
             chunk = unique[start : start + _KEY_CHUNK]
+            # One `level = L AND idx IN (...)` per level, OR-ed: both databases answer
+            # each from the primary key. SQLite does not for a row-value IN, and scans
+            # the whole table instead (a proof then costs O(n), not O(log n)).
+            by_level: dict[int, list[int]] = {}
+            for level, idx in chunk:
+                by_level.setdefault(level, []).append(idx)
             rows = self.session.execute(
                 select(MerkleNode.level, MerkleNode.idx, MerkleNode.hash).where(
-                    tuple_(MerkleNode.level, MerkleNode.idx).in_(chunk)
+                    or_(
+                        *(
+                            and_(MerkleNode.level == level, MerkleNode.idx.in_(indexes))
+                            for level, indexes in by_level.items()
+                        )
+                    )
                 )
             )
             for level, idx, digest in rows:

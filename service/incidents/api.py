@@ -17,6 +17,7 @@ from service.auth.schemas import Principal, Scope
 from service.config import Settings
 from service.deps import get_session, get_settings
 from service.errors import InvalidInput
+from service.evidence.anchors import anchor_opened
 from service.incidents import changes, entity_store, flows, linking, queries, report, stats
 from service.incidents import evidence as evidence_mod
 from service.incidents import service as incidents
@@ -160,6 +161,8 @@ def create_incident(
         runbook_id=body.runbook_id,
         policy=flows.Policy.of(settings),
     )
+    anchor_opened(session=session, key_path=settings.signing_key_path)
+    session.refresh(incident)  # the anchor was set by a bulk UPDATE
     session.commit()
     out = queries.one(session=session, incident=incident)
     response.headers["ETag"] = _etag(out.version)

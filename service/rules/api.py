@@ -91,6 +91,7 @@ def post_backtest(
         rule_set=registry.current(),
         request=body,
         lateness=timedelta(seconds=settings.rules_lateness_seconds),
+        budget_seconds=settings.backtest_budget_seconds,
     )
     # A backtest reads the trail (evidence seqs, group values): audited like other reads.
     # It is the only write, and it comes after the read so it never shows in the result.

@@ -10,20 +10,27 @@ a new one) cannot happen in a backtest.
 First-seen rules use a fresh in-memory store, so their history is what the warm-up and
 the range show (not the live 30-day memory): a combination last seen before that
 counts as new.
+
+A ``deadline`` (``time.monotonic()`` value) bounds the run: checked before every event,
+warm-up included, it stops the backtest with :class:`BacktestOverBudget`. Rule regexes
+run on RE2, so one event costs time linear in its size and the check comes often enough.
 """
 
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from service.logformat import format_time
 from service.rules.engine import Engine
+from service.rules.errors import BacktestOverBudget
 from service.rules.loader import load_rule_files
 from service.rules.logread import newest_time, stream_events
 from service.rules.merge import merge_firings
@@ -66,8 +73,10 @@ def run_backtest(
     to_seq: int | None = None,
     lateness: timedelta = timedelta(minutes=5),
     max_events: int = MAX_EVENTS,
+    deadline: float | None = None,
 ) -> BacktestResult:
     engine = Engine(rules, lateness=lateness)
+    budget = _Budget(deadline)
     window = engine.max_window()
     start = max(from_seq or 1, 1)
     if start > 1:
@@ -77,6 +86,7 @@ def run_backtest(
             if since is not None:
                 floor = max(floor, since - window)
             for event in stream_events(session=session, to_seq=start - 1, since=floor):
+                budget.check(event, 0)
                 engine.warm(event)
     warm_before = format_time(since) if since is not None else None
     firings: list[Firing] = []
@@ -91,6 +101,7 @@ def run_backtest(
         since=since - window if since is not None else None,
         until=until,
     ):
+        budget.check(event, count)
         if warm_before is not None and event["time"] < warm_before:
             engine.warm(event)
             continue
@@ -109,3 +120,24 @@ def run_backtest(
         last_seq=last,
         truncated=truncated,
     )
+
+
+class _Budget:
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+        self.started = time.monotonic()
+
+    def check(self, event: dict[str, Any], done: int) -> None:
+        if self.deadline is None or time.monotonic() <= self.deadline:
+            return
+        spent = time.monotonic() - self.started
+        message = (
+            f"stopped after {spent:.1f} s at seq {event['seq']} ({done} events evaluated); "
+            "narrow the range (from_seq/to_seq, since/until) or simplify the rules"
+        )
+        raise BacktestOverBudget(
+            f"Backtest over its time budget: {message}",
+            errors=[{"field": "rules", "message": message}],
+            seq=int(event["seq"]),
+            events=done,
+        )

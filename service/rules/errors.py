@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.errors import InvalidInput, NotFound
+from service.errors import InvalidInput, NotFound, ServiceError
 
 
 class RuleNotFound(NotFound):
@@ -11,3 +11,10 @@ class RuleNotFound(NotFound):
 
 class InvalidRules(InvalidInput):
     title = "Invalid rules"
+
+
+class BacktestOverBudget(ServiceError):
+    """A backtest ran past its time budget (``CUSTODY_BACKTEST_BUDGET_SECONDS``)."""
+
+    status = 422
+    title = "Backtest over its time budget"

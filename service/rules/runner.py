@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.auditlog.chain import read_head
 from service.config import Settings
 from service.db import session_scope
+from service.evidence.anchors import anchor_opened
 from service.incidents import flows
 from service.incidents.sla import SlaPolicy, policy_of
 from service.logging import get_logger
@@ -46,8 +47,12 @@ class RuleRunner:
         sla: SlaPolicy | None = None,
         batch: int = 1000,
         lateness: timedelta = timedelta(minutes=5),
+        signing_key_path: Path | None = None,
     ) -> None:
         self.rules_dir = rules_dir
+        # Where the checkpoint anchoring newly opened incidents is signed (None: unsigned,
+        # the anchor is then the first periodic checkpoint covering the open).
+        self.signing_key_path = signing_key_path
         self.policy = flows.Policy(runbooks_dir=runbooks_dir, sla=sla or SlaPolicy())
         self.batch = batch
         self.lateness = lateness
@@ -133,10 +138,14 @@ class RuleRunner:
             d = deltas.setdefault(firing.rule_id, store.StatsDelta())
             d.firings += 1
             d.last_fired_us = now_us
+        opened = 0
         for firing in merge_firings(firings):
             outcome = flows.apply_firing(session=session, firing=firing, policy=self.policy)
             if outcome is flows.Outcome.opened:
                 deltas.setdefault(firing.rule_id, store.StatsDelta()).incidents_opened += 1
+                opened += 1
+        if opened and self.signing_key_path is not None:
+            anchor_opened(session=session, key_path=self.signing_key_path)  # one per batch
         counts = Counter(engine.match_counts())
         for rule_id, total in counts.items():
             if total != self._counted[rule_id]:
@@ -173,5 +182,6 @@ def build(settings: Settings) -> RuleRunner:
         runbooks_dir=settings.runbooks_dir,
         sla=policy_of(settings),
         lateness=timedelta(seconds=settings.rules_lateness_seconds),
+        signing_key_path=settings.signing_key_path,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, timedelta
 from pathlib import Path
@@ -131,9 +132,16 @@ def reload_rules(
 
 
 def backtest(
-    *, session: Session, rule_set: RuleSet, request: BacktestIn, lateness: timedelta
+    *,
+    session: Session,
+    rule_set: RuleSet,
+    request: BacktestIn,
+    lateness: timedelta,
+    budget_seconds: float | None = None,
 ) -> BacktestOut:
-    """Run deployed (or candidate) rules over a past range; writes nothing."""
+    """Run deployed (or candidate) rules over a past range; writes nothing. With
+    ``budget_seconds`` the run (loading candidates included) stops there with a 422."""
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     if request.rules is None:
         rules: Sequence[Rule] = rule_set.rules
         errors = [error_out(e, directory=rule_set.directory) for e in rule_set.errors]
@@ -152,6 +160,7 @@ def backtest(
         from_seq=request.from_seq,
         to_seq=request.to_seq,
         lateness=lateness,
+        deadline=deadline,
     )
     return BacktestOut(
         incidents=[would_open(f) for f in result.incidents],

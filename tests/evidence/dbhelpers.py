@@ -48,6 +48,7 @@ def without_triggers(app: Any, backend: str, *statements: str) -> None:
                 "log_head",
                 "merkle_nodes",
                 "checkpoints",
+                "witness_cosignatures",
                 "incident_timeline",
                 "incident_evidence",
             ):
@@ -87,6 +88,18 @@ def rechain_from(app: Any, seq: int, actor_id: str = "mallory") -> tuple[list[st
         prev = data["hash"]
     assert prev is not None
     return statements, prev
+
+
+def rewrite_and_wipe(app: Any, backend: str, *, keep_checkpoints: bool = False) -> None:
+    """The attacker with database write access: change seq 3, re-chain every later
+    record, wipe the Merkle tree (and the signed checkpoints)."""
+    statements, prev = rechain_from(app, 3)
+    statements += [f"UPDATE log_head SET hash = '{prev}'", "DELETE FROM merkle_nodes"]
+    if not keep_checkpoints:
+        statements += ["DELETE FROM witness_cosignatures", "DELETE FROM checkpoints"]
+    without_triggers(app, backend, *statements)
+    with app.state.engine.begin() as conn:
+        conn.execute(text("UPDATE merkle_state SET size = 0, frontier = :e"), {"e": b""})
 
 
 def replay_lines(client: TestClient, **params: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:

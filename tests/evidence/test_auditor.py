@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from service.cli import app as cli
 from service.config import Settings
 from service.db import session_scope
-from service.evidence.checkpoints import checkpoint_now, signing_key
+from service.evidence.checkpoints import checkpoint_now, signer
+from service.evidence.guard import state_path
 from tests.evidence.dbhelpers import checkpoint, fill, rechain_from, without_triggers
 
 
@@ -60,8 +61,11 @@ def test_a_rewritten_history_fails(
     without_triggers(app, backend, *statements[:-1])
     with app.state.engine.begin() as conn:  # the empty frontier is a bound parameter
         conn.execute(text(statements[-1]), {"empty": b""})
+    # An attacker who also holds the key directory: the checkpointer's own memory of the
+    # last checkpoint goes too (test_checkpoint_guard covers the database-only attacker).
+    state_path(settings.signing_key_path).unlink()
     with session_scope(app.state.sessionmaker) as session:
-        checkpoint_now(session=session, key=signing_key(settings.signing_key_path))
+        checkpoint_now(session=session, signer=signer(settings.signing_key_path))
     # The chain itself is valid again: only the signed checkpoint shows the rewrite.
     result = CliRunner().invoke(
         cli, ["verify"], env={"CUSTODY_DATABASE_URL": settings.database_url}

@@ -5,7 +5,7 @@
 for checkpoints, append-only like the checkpoints themselves.
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0021
 Create Date: 2026-12-06
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | Sequence[str] | None = "0017"
+down_revision: str | Sequence[str] | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

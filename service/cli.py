@@ -1,29 +1,68 @@
 """The `custody` command: server commands read CUSTODY_DATABASE_URL, client commands
-read CUSTODY_URL and CUSTODY_TOKEN."""
+read --url/--token (CUSTODY_URL, CUSTODY_TOKEN). Exit codes: service.client.terminal."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from service import typerfix
+from service.auditlog import cli as events_cli
 from service.auth.cli import app as token_app
 from service.client import cli as ship_cli
+from service.client.terminal import EXIT_REFUSED, EXIT_USAGE, GLOBALS, CliError, OutputFormat
 from service.config import Settings
 from service.db import database, make_engine
 from service.evidence import cli as evidence_cli
 from service.incidents import cli as incidents_cli
+from service.incidents import triage_cli  # noqa: F401  (registers ack, assign, ...)
 from service.logging import configure_logging, get_logger
 from service.rules import cli as rules_cli
 from service.runbooks import cli as runbooks_cli
 
+typerfix.apply()
+
+
+class CustodyGroup(typer.core.TyperGroup):
+    """Turns the failures a user can meet into one line and an exit code, never a
+    traceback (CUSTODY_DEBUG=1 shows it)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CliError as exc:
+            failure = exc
+        except DBAPIError as exc:
+            if os.environ.get("CUSTODY_DEBUG"):
+                raise
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            failure = CliError(f"database {_safe_url(_db_url())}: {first}", EXIT_USAGE)
+        except (SQLAlchemyError, OSError) as exc:
+            if os.environ.get("CUSTODY_DEBUG"):
+                raise
+            failure = CliError(f"{type(exc).__name__}: {exc}", EXIT_REFUSED)
+        failure.show()
+        raise typer.Exit(failure.code)
+
+
+def _db_url() -> str:
+    try:
+        return Settings().database_url
+    except ValueError:
+        return os.environ.get("CUSTODY_DATABASE_URL", "?")
+
+
 app = typer.Typer(
+    cls=CustodyGroup,
     no_args_is_help=True,
     help="Custody: tamper-evident audit log and incident response for AI systems.",
+    pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
@@ -32,10 +71,47 @@ app.add_typer(rules_cli.app, name="rules")
 app.add_typer(incidents_cli.app, name="incidents")
 app.add_typer(runbooks_cli.app, name="runbooks")
 evidence_cli.register(app)  # replay, export, verify-bundle
+events_cli.register(app)  # events, search
 app.command("ship")(ship_cli.ship_command)
 
 console = Console(soft_wrap=True)  # hashes must stay on one line, whatever the width
 err = Console(stderr=True, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"custody {version('custody')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("custody (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    url: Annotated[
+        str | None, typer.Option(envvar="CUSTODY_URL", help="server URL (client commands)")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="CUSTODY_TOKEN", help="API token (client commands)")
+    ] = None,
+    output: Annotated[
+        OutputFormat,
+        typer.Option(envvar="CUSTODY_OUTPUT", help="how commands print data"),
+    ] = OutputFormat.table,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """Custody: tamper-evident audit log and incident response for AI systems."""
+    GLOBALS.url, GLOBALS.token, GLOBALS.output = url, token, output
+    # Logs (a migration on first use, warnings) go to stderr: stdout is for data.
+    settings = Settings.model_construct()
+    configure_logging(fmt=os.environ.get("CUSTODY_LOG_FORMAT", settings.log_format),
+                      level=os.environ.get("CUSTODY_LOG_LEVEL", settings.log_level))  # fmt: skip
 
 
 @db_app.command("upgrade")

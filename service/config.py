@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -71,6 +71,15 @@ class Settings(BaseSettings):
     notify_targets_file: Path | None = None
     notify_max_attempts: int = Field(default=12, ge=1)
     public_url: str | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, value: str) -> str:
+        # postgres:// (Heroku, many PaaS) and postgresql:// mean the psycopg 3 driver here.
+        for scheme in ("postgres://", "postgresql://"):
+            if value.startswith(scheme):
+                return "postgresql+psycopg://" + value[len(scheme) :]
+        return value
 
     @property
     def background_in_process(self) -> bool:

@@ -135,3 +135,6 @@ class EventFilters(BaseModel):
     outcome: Outcome | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # Search leaves out Custody's own `audit.read` records (they carry the queries, so
+    # every search would otherwise find its own echo) unless asked for them.
+    own_reads: bool = True

@@ -212,10 +212,18 @@ def ensure_migrated(settings: Settings) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    host: Annotated[
+        str, typer.Option(envvar="CUSTODY_HOST", help="interface to bind", show_default=True)
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(envvar="CUSTODY_PORT", help="port to listen on", show_default=True)
+    ] = 8000,
 ) -> None:
-    """Run the API (and, on the embedded default, the background workers)."""
+    """Run the API (and, on the embedded SQLite default, the background workers).
+
+    Reads CUSTODY_DATABASE_URL (default: custody.db in CUSTODY_HOME), CUSTODY_HOME,
+    CUSTODY_RULES_DIR, CUSTODY_RUNBOOKS_DIR, CUSTODY_SIGNING_KEY_PATH, CUSTODY_RUN_BACKGROUND,
+    CUSTODY_LOG_FORMAT, CUSTODY_LOG_LEVEL; see the README for every variable."""
     import uvicorn
 
     from service.app import create_app
@@ -223,13 +231,18 @@ def serve(
     settings = Settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     ensure_migrated(settings)
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    application = create_app(settings)
+    _announce(application, settings, host, port)
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+
+
+def _announce(application: Any, settings: Settings, host: str, port: int) -> None:
+    """What an operator needs to know at start-up, on stderr (stdout is for data)."""
+    shown = f"[{host}]" if ":" in host else host
+    err.print(f"Custody listening on http://{shown}:{port} (docs at /docs)", highlight=False)
+    err.print(f"  database  {_safe_url(settings.database_url)}", highlight=False)
+    for line in getattr(application.state, "startup_report", []):
+        err.print(f"  {line}", highlight=False)
 
 
 @app.command()

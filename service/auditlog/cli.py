@@ -10,7 +10,8 @@ from rich.table import Table
 
 from service.client.terminal import console, emit, plural, request, when
 from service.client.times import HELP as TIME_HELP
-from service.incidents.cli import KEY, OutputOpt, fitted_table, time_param
+from service.client.times import time_param
+from service.incidents.cli import KEY, OutputOpt, fitted_table
 
 Source = Annotated[str | None, typer.Option(help="source")]
 Actor = Annotated[str | None, typer.Option(help="actor.id")]

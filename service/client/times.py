@@ -41,3 +41,13 @@ def api_time(value: str | None) -> str | None:
     if value is None:
         return None
     return parse_time(value).isoformat().replace("+00:00", "Z")
+
+
+def time_param(value: str | None, option: str) -> str | None:
+    """api_time for a command-line option: a bad value is a usage error naming it."""
+    import typer
+
+    try:
+        return api_time(value)
+    except TimeFormatError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None

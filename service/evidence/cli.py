@@ -9,10 +9,14 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.console import Console
 
-from service.client.http import ClientConfigError, api_client, problem_message
+from service.client import terminal
+from service.client.http import problem_message
+from service.client.times import HELP as TIME_HELP
+from service.client.times import time_param
 from service.config import Settings
 
 console = Console(soft_wrap=True)  # one line per result, for scripts and grep
@@ -38,8 +42,8 @@ def replay(
     source: Annotated[str | None, Opt()] = None,
     action: Annotated[str | None, Opt(help="exact, or a prefix ending in *")] = None,
     incident: Annotated[str | None, Opt(help="INC-N")] = None,
-    since: Annotated[str | None, Opt(help="RFC 3339")] = None,
-    until: Annotated[str | None, Opt(help="RFC 3339")] = None,
+    since: Annotated[str | None, Opt(help=f"event time >= since: {TIME_HELP}")] = None,
+    until: Annotated[str | None, Opt(help=f"event time < until: {TIME_HELP}")] = None,
     from_seq: Annotated[int | None, Opt("--from-seq")] = None,
     to_seq: Annotated[int | None, Opt("--to-seq")] = None,
     output: Annotated[Path | None, Opt("-o", "--output", help="file (default stdout)")] = None,
@@ -47,13 +51,14 @@ def replay(
     """Stream a verified replay (NDJSON); exit non-zero if verification failed."""
     params = _scope(
         actor=actor, resource_type=resource_type, resource_id=resource_id, source=source,
-        action=action, incident=incident, since=since, until=until, from_seq=from_seq,
+        action=action, incident=incident, since=time_param(since, "--since"),
+        until=time_param(until, "--until"), from_seq=from_seq,
         to_seq=to_seq,
     )  # fmt: skip
     last = b""
     try:
         with (
-            api_client(timeout=300.0) as client,
+            terminal.client(timeout=300.0) as client,
             client.stream("GET", "/v1/replay", params=params) as response,
         ):
             if response.status_code != 200:
@@ -65,8 +70,8 @@ def replay(
                     out.write(data + b"\n")
                     last = data
                 out.flush()
-    except ClientConfigError as exc:
-        raise _fail(str(exc), 2) from None
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach the server: {exc}", terminal.EXIT_UNAVAILABLE) from None
     trailer = json.loads(last).get("trailer") if last.startswith(b'{"trailer"') else None
     if trailer is None:
         raise _fail("the stream ended without a trailer (truncated?)")
@@ -92,20 +97,21 @@ def export(
     source: Annotated[str | None, Opt()] = None,
     action: Annotated[str | None, Opt(help="exact, or a prefix ending in *")] = None,
     incident: Annotated[str | None, Opt(help="INC-N")] = None,
-    since: Annotated[str | None, Opt(help="RFC 3339")] = None,
-    until: Annotated[str | None, Opt(help="RFC 3339")] = None,
+    since: Annotated[str | None, Opt(help=f"event time >= since: {TIME_HELP}")] = None,
+    until: Annotated[str | None, Opt(help=f"event time < until: {TIME_HELP}")] = None,
     from_seq: Annotated[int | None, Opt("--from-seq")] = None,
     to_seq: Annotated[int | None, Opt("--to-seq")] = None,
 ) -> None:
     """Download an evidence bundle (zip) of a scope."""
     body = _scope(
         actor=actor, resource_type=resource_type, resource_id=resource_id, source=source,
-        action=action, incident=incident, since=since, until=until, from_seq=from_seq,
+        action=action, incident=incident, since=time_param(since, "--since"),
+        until=time_param(until, "--until"), from_seq=from_seq,
         to_seq=to_seq,
     )  # fmt: skip
     try:
         with (
-            api_client(timeout=300.0) as client,
+            terminal.client(timeout=300.0) as client,
             client.stream("POST", "/v1/exports", json=body) as response,
         ):
             if response.status_code != 200:
@@ -114,8 +120,8 @@ def export(
             with output.open("wb") as out:
                 for chunk in response.iter_bytes():
                     out.write(chunk)
-    except ClientConfigError as exc:
-        raise _fail(str(exc), 2) from None
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach the server: {exc}", terminal.EXIT_UNAVAILABLE) from None
     console.print(f"[green]Wrote[/green] {output}")
 
 

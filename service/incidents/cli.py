@@ -25,7 +25,7 @@ from service.client.terminal import (
     when,
 )
 from service.client.times import HELP as TIME_HELP
-from service.client.times import TimeFormatError, api_time
+from service.client.times import time_param
 
 app = typer.Typer(no_args_is_help=True, help="Incidents: triage from the terminal.")
 
@@ -47,13 +47,6 @@ def rule_names() -> dict[str, str]:
     except CliError:
         return {}  # names are a nicety: the incident is still shown with the id
     return {r["id"]: r.get("title") or r.get("name") or r["id"] for r in page["items"]}
-
-
-def time_param(value: str | None, option: str) -> str | None:
-    try:
-        return api_time(value)
-    except TimeFormatError as exc:
-        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 def fitted_table(

@@ -241,8 +241,29 @@ def _announce(application: Any, settings: Settings, host: str, port: int) -> Non
     shown = f"[{host}]" if ":" in host else host
     err.print(f"Custody listening on http://{shown}:{port} (docs at /docs)", highlight=False)
     err.print(f"  database  {_safe_url(settings.database_url)}", highlight=False)
-    for line in getattr(application.state, "startup_report", []):
-        err.print(f"  {line}", highlight=False)
+    err.print(f"  rules     {_rules_summary(settings.rules_dir)}", highlight=False)
+    err.print(f"  runbooks  {_runbooks_summary(settings.runbooks_dir)}", highlight=False)
+    err.print(f"  signing key {settings.signing_key_path}", highlight=False)
+
+
+def _rules_summary(directory: Path) -> str:
+    from service.rules.loader import load_rules
+
+    if not directory.is_dir():
+        return f"NONE: {directory} is not a directory (no incidents will open)"
+    rules, errors = load_rules(directory=directory)
+    failed = f", {len(errors)} files refused (custody rules check)" if errors else ""
+    return f"{len(rules)} loaded from {directory}{failed}"
+
+
+def _runbooks_summary(directory: Path) -> str:
+    from service.runbooks.loader import load_dir
+
+    if not directory.is_dir():
+        return f"NONE: {directory} is not a directory"
+    templates, problems = load_dir(directory)
+    failed = f", {len(problems)} refused (custody runbooks check)" if problems else ""
+    return f"{len(templates)} loaded from {directory}{failed}"
 
 
 @app.command()

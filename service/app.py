@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from service import docs, problems
+from service import docs, openapi, problems
 from service.auditlog.api import router as log_router
 from service.auth.api import router as token_router
 from service.auth.ratelimit import RateLimiter
@@ -85,4 +85,5 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     ):
         app.include_router(router)
     docs.install(app)
+    openapi.install(app)
     return app

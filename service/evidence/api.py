@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
 
+from service.auditlog.schemas import MAX_SEQ
 from service.auth.deps import require
 from service.auth.schemas import Principal, Scope
 from service.config import Settings
@@ -78,10 +79,11 @@ def post_checkpoint(
 
 @router.get("/proofs/inclusion", response_model=InclusionProofOut)
 def get_inclusion_proof(
-    seq: int,
+    seq: Annotated[int, Query(ge=1, le=MAX_SEQ, description="the record's seq")],
     _: Principal = Depends(require(Scope.read)),
     tree_size: Annotated[
-        int | None, Query(description="default: the latest checkpoint's tree size")
+        int | None,
+        Query(ge=1, le=MAX_SEQ, description="default: the latest checkpoint's tree size"),
     ] = None,
     session: Session = Depends(get_session),
 ) -> InclusionProofOut:
@@ -90,8 +92,8 @@ def get_inclusion_proof(
 
 @router.get("/proofs/consistency", response_model=ConsistencyProofOut)
 def get_consistency_proof(
-    first: int,
-    second: int,
+    first: Annotated[int, Query(ge=1, le=MAX_SEQ, description="the smaller tree size")],
+    second: Annotated[int, Query(ge=1, le=MAX_SEQ, description="the larger tree size")],
     _: Principal = Depends(require(Scope.read)),
     session: Session = Depends(get_session),
 ) -> ConsistencyProofOut:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -15,7 +14,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
-from service.auditlog.schemas import MAX_SEQ
+from service.auditlog.schemas import MAX_SEQ, Timestamp
 from service.auth.audit import audit_read
 from service.auth.deps import require
 from service.auth.schemas import Principal
@@ -42,8 +41,8 @@ def replay_scope(
     source: str | None = None,
     action: Annotated[str | None, Query(description="exact, or a prefix ending in *")] = None,
     incident: Annotated[str | None, Query(description="INC-N")] = None,
-    since: Annotated[datetime | None, Query(description="event time >= since")] = None,
-    until: Annotated[datetime | None, Query(description="event time < until")] = None,
+    since: Annotated[Timestamp | None, Query(description="event time >= since")] = None,
+    until: Annotated[Timestamp | None, Query(description="event time < until")] = None,
     from_seq: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
     to_seq: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
 ) -> Scope:
@@ -115,7 +114,7 @@ def get_access_state(
     request: Request,
     resource_type: str,
     resource_id: str,
-    at: Annotated[datetime, Query(description="RFC 3339 time to reconstruct")],
+    at: Annotated[Timestamp, Query(description="RFC 3339 time to reconstruct")],
     principal: Principal = Depends(require(AuthScope.read)),
     session: Session = Depends(get_session),
 ) -> AccessState:
@@ -130,7 +129,7 @@ def get_version_state(
     request: Request,
     resource_type: str,
     resource_id: str,
-    at: Annotated[datetime, Query(description="RFC 3339 time to reconstruct")],
+    at: Annotated[Timestamp, Query(description="RFC 3339 time to reconstruct")],
     principal: Principal = Depends(require(AuthScope.read)),
     session: Session = Depends(get_session),
 ) -> VersionState:

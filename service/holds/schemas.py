@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
+
+from service.auditlog.schemas import Timestamp
 
 Reason = Annotated[str, Field(min_length=3, max_length=2000)]
 
@@ -39,8 +40,8 @@ class HoldCreate(BaseModel):
     incident: Annotated[str | None, Field(pattern=r"^INC-[1-9][0-9]{0,17}$")] = None
     actor: Annotated[str | None, Field(min_length=1, max_length=512, description="actor.id")] = None
     resource: ResourceRef | None = None
-    since: Annotated[AwareDatetime | None, Field(description="event time >= since")] = None
-    until: Annotated[AwareDatetime | None, Field(description="event time < until")] = None
+    since: Annotated[Timestamp | None, Field(description="event time >= since")] = None
+    until: Annotated[Timestamp | None, Field(description="event time < until")] = None
 
     @field_validator("since", "until")
     @classmethod

@@ -50,7 +50,9 @@ def get_search(
     q: Annotated[str, Query(min_length=1, max_length=1024, description="words to find")],
     principal: Principal = Depends(require(Scope.read)),
     filters: EventFilters = Depends(event_filters),
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     include_raw: bool = False,
     include_audit: Annotated[

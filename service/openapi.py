@@ -222,6 +222,8 @@ def _errors_for(method: str, path: str, op: dict[str, Any]) -> list[str]:
         codes += ["412", "428"]
     if path in ("/readyz", "/v1/search"):
         codes.append("503")
+    if path in ("/v1/replay", "/v1/exports"):
+        codes.append("404")  # a scope naming an unknown incident
     return sorted(set(codes))
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
@@ -60,6 +61,11 @@ def _allowed(request: Request) -> list[str]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        from service.auth.deps import record_auth_failure
+        from service.auth.service import AuthFailure
+
+        if isinstance(exc, AuthFailure):
+            await run_in_threadpool(record_auth_failure, request, exc)
         headers = None
         if isinstance(exc, RateLimited):
             headers = {"Retry-After": str(exc.retry_after)}

@@ -37,9 +37,16 @@ def _bearer(request: Request) -> str | None:
 
 
 def _fail(request: Request, exc: AuthFailure) -> None:
+    log.warning("auth.failure", reason=exc.reason, token_id=exc.token_id,
+                client_ip=_client_ip(request) or "unknown")  # fmt: skip
+
+
+def record_auth_failure(request: Request, exc: AuthFailure) -> None:
+    """Append `auth.login.failure` for a refused token. Called by the 401 handler, after
+    the request's own session is gone: on a write route that session holds SQLite's write
+    lock, and writing from inside the request would wait on itself for busy_timeout."""
     state = request.app.state
     ip = _client_ip(request) or "unknown"
-    log.warning("auth.failure", reason=exc.reason, token_id=exc.token_id, client_ip=ip)
     # Failed attempts go into the log, but a flood of them must not flood the log.
     if state.failure_limiter.acquire(ip) == 0.0:
         with session_scope(state.sessionmaker) as session:

@@ -23,7 +23,7 @@ from service.incidents import service as incidents
 from service.incidents.custody import Actor
 from service.incidents.entities import TYPES as ENTITY_TYPES
 from service.incidents.entities import parse as parse_entity
-from service.incidents.errors import PreconditionFailed, PreconditionRequired
+from service.incidents.errors import PreconditionRequired
 from service.incidents.schemas import (
     CommentIn,
     EntityReport,
@@ -64,8 +64,12 @@ def _if_match(value: str | None) -> int | None:
     tag = value.strip().removeprefix("W/").strip('"')
     if tag == "*":
         return None
-    if not tag.isdigit():
-        raise PreconditionFailed(f"If-Match {value!r} is not an ETag of this incident")
+    if not tag.isdigit() or len(tag) > 18:
+        # Malformed, not stale: a 400 (a 412 would say "someone changed it meanwhile").
+        raise InvalidInput(
+            f"If-Match {value!r} is not an entity tag; send the ETag you read, e.g. \"3\"",
+            errors=[{"field": "If-Match", "message": "not an entity tag"}],
+        )
     return int(tag)
 
 

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 STATE_DEPENDENT = [
     "GET /v1/replay", "POST /v1/exports", "POST /v1/holds", "POST /v1/snoozes",
-    "POST /v1/rules/backtest", "GET /v1/incidents", "POST /v1/incidents",
+    "POST /v1/rules/backtest", "GET /v1/incidents", "POST /v1/incidents", "POST /v1/tokens",
     "PATCH /v1/incidents/{incident_id}", "POST /v1/incidents/{incident_id}/evidence",
     "POST /v1/incidents/{incident_id}/links", "POST /v1/incidents/{incident_id}/merge",
     "POST /v1/incidents/{incident_id}/runbook/steps/{step_id}",
@@ -50,8 +50,8 @@ checks.negative_data_rejection.enabled = false
 # Valid shape, refused by state or by a rule across fields that JSON Schema cannot state:
 # since before until, from_seq before to_seq, a hold needs one criterion, a snooze exactly
 # one of group or entity, duplicate_of only with status duplicate, candidate rules must be
-# valid Sigma YAML, cursors are opaque, seqs and tree sizes must exist in this log, an
-# incident cannot be linked to or merged into itself.
+# valid Sigma YAML, only ingest tokens bind a source, cursors are opaque, seqs and tree
+# sizes must exist in this log, an incident cannot be linked to or merged into itself.
 [[operations]]
 include-name-regex = "^({state_dependent})$"
 checks.positive_data_acceptance.enabled = false

@@ -163,8 +163,101 @@ REQUEST_EXAMPLES: dict[tuple[str, str], Any] = {
     ("post", "/v1/holds/{hold_id}/release"): {"reason": "case settled"},
     ("post", "/v1/snoozes/{snooze_id}/release"): {"reason": "maintenance over"},
     ("post", "/v1/exports"): {"incident": "INC-7"},
+    ("post", "/v1/snoozes"): {"rule": "guardrail_deleted", "group": {"actor.id": "ci-bot"},
+                              "until": "2026-12-31T00:00:00Z",
+                              "reason": "planned guardrail migration"},
     ("post", "/v1/rules/backtest"): {"since": "2026-11-01T00:00:00Z",
                                      "until": "2026-12-01T00:00:00Z"},
+}  # fmt: skip
+
+
+PARAM_EXAMPLES: dict[str, Any] = {
+    "incident_id": "INC-7",
+    "seq": 1041,
+    "hold_id": "HOLD-1",
+    "snooze_id": "SNZ-1",
+    "token_id": "tok_3f9a2c1d5e6b7a80",
+    "runbook_id": "model-exfiltration",
+    "step_id": "cut-access",
+    "rule_id": "07b2abcd-9463-4ed7-bc8d-914dcf26f852",
+    "entity_type": "ip",
+    "value": "203.0.113.7",
+    "actor": "alice@example.com",
+    "action": "model.*",
+    "source": "inference-gateway",
+    "resource_type": "model",
+    "resource_id": "llm-prod",
+    "since": "2026-11-01T00:00:00Z",
+    "until": "2026-12-01T00:00:00Z",
+    "at": "2026-11-30T12:00:00Z",
+    "q": "weights",
+    "status": "open",
+    "severity": "high",
+    "entity": "ip:203.0.113.7",
+    "from_seq": 1,
+    "to_seq": 1042,
+    "first": 512,
+    "second": 1042,
+    "tree_size": 1042,
+    "limit": 100,
+    "after": 0,
+}
+
+_HASH = "9c1f" + "0" * 60
+_CHECKPOINT = {
+    "id": 3,
+    "tree_size": 1042,
+    "root_hash": _HASH,
+    "key_id": "3d77" + "0" * 60,
+    "timestamp": "2026-11-30T12:05:00.000000Z",
+    "signature": "npmGW...==",
+}
+_RULE = {
+    "id": "07b2abcd-9463-4ed7-bc8d-914dcf26f852",
+    "name": "guardrail_deleted",
+    "title": "Model guardrail deleted",
+    "severity": "high",
+    "tags": ["atlas.aml.t0015"],
+    "runbook": "logging-guardrail-tampering",
+    "kind": "detection",
+    "emits": True,
+    "file": "guardrail_deleted.yml",
+    "content_hash": _HASH,
+    "counters": {"matches": 2, "firings": 1, "last_fired": "2026-11-30T12:00:00Z"},
+}
+
+RESPONSE_EXAMPLES: dict[tuple[str, str], Any] = {
+    ("get", "/healthz"): {"status": "ok"},
+    ("get", "/readyz"): {"status": "ready"},
+    ("get", "/metrics"): "custody_events_ingested_total 1042.0\n",
+    ("get", "/v1/log/head"): {"seq": 1042, "hash": _HASH},
+    ("get", "/v1/log/verify"): {"ok": True, "checked": 1042, "from_seq": 1, "to_seq": 1042,
+                                "head_seq": 1042, "head_hash": _HASH, "first_bad_seq": None,
+                                "reason": None},
+    ("post", "/v1/events"): {"accepted": 1, "duplicates": 0, "rejected": 0, "first_seq": 1042,
+                             "last_seq": 1042, "head_hash": _HASH, "errors": []},
+    ("get", "/v1/tokens"): {"items": [{"id": "tok_3f9a2c1d5e6b7a80", "name": "gateway",
+                                       "scope": "ingest", "source": "inference-gateway",
+                                       "prefix": "cst_3f9a2c1d",
+                                       "created_at": "2026-11-30T12:00:00Z",
+                                       "expires_at": None, "revoked_at": None}],
+                            "next_cursor": None},
+    ("get", "/v1/log/public-key"): "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA...\n"
+                                   "-----END PUBLIC KEY-----\n",
+    ("get", "/v1/log/checkpoints/latest"): _CHECKPOINT,
+    ("post", "/v1/log/checkpoints"): _CHECKPOINT,
+    ("get", "/v1/log/checkpoints"): {"items": [_CHECKPOINT], "next_cursor": None},
+    ("get", "/v1/runbooks"): {"items": [{"id": "model-exfiltration", "version": 1,
+                                         "title": "Model or training-data exfiltration",
+                                         "applies_to": ["atlas.aml.t0024"],
+                                         "severity_min": None, "content_hash": _HASH,
+                                         "steps": 12}], "next_cursor": None},
+    ("get", "/v1/rules"): {"items": [_RULE], "next_cursor": None, "errors": [],
+                           "loaded_at": "2026-11-30T12:00:00Z"},
+    ("get", "/v1/rules/coverage"): {"name": "Custody rules", "domain": "atlas-atlas",
+                                    "techniques": [{"techniqueID": "AML.T0015", "score": 1}]},
+    ("post", "/v1/rules/reload"): {"rules": 33, "errors": [], "generation": 2},
+    ("get", "/v1/snoozes"): {"items": [], "next_cursor": None},
 }  # fmt: skip
 
 
@@ -273,6 +366,8 @@ def build(app: FastAPI) -> dict[str, Any]:
             if example is not None and "requestBody" in op:
                 op["requestBody"]["content"]["application/json"]["example"] = example
             for param in op.get("parameters", []):
+                if param["name"] in PARAM_EXAMPLES and "example" not in param:
+                    param["example"] = PARAM_EXAMPLES[param["name"]]
                 if param.get("in") == "header" and param["name"].lower() == "if-match":
                     # Required in practice: without it the server answers 428.
                     param["required"] = True
@@ -284,6 +379,12 @@ def build(app: FastAPI) -> dict[str, Any]:
                 responses["200"]["content"] = {
                     "text/plain": {"schema": {"type": "string"}},
                 }
+            if key in RESPONSE_EXAMPLES:
+                ok = next(c for c in ("200", "201") if c in responses)
+                content = responses[ok].setdefault("content", {})
+                media = next(iter(content), "application/json")
+                content.setdefault(media, {})["example"] = RESPONSE_EXAMPLES[key]
+
             for code in _errors_for(method, path, op):
                 responses[code] = _problem_response(code)
     return doc

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 import typer.core
+from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -38,6 +39,10 @@ class CustodyGroup(typer.core.TyperGroup):
             return super().invoke(ctx)
         except CliError as exc:
             failure = exc
+        except ValidationError as exc:  # Settings from the environment
+            error = exc.errors()[0]
+            name = "CUSTODY_" + str(error["loc"][0]).upper() if error["loc"] else "settings"
+            failure = CliError(f"{name}: {error['msg']}", EXIT_USAGE)
         except DBAPIError as exc:
             if os.environ.get("CUSTODY_DEBUG"):
                 raise

@@ -73,6 +73,11 @@ def test_token_list_shows_full_ids_at_80_columns(db_url: str) -> None:
     assert revoked.exit_code == 0 and f"Revoked {token_id}" in revoked.stdout
 
 
+def test_a_bad_setting_is_named() -> None:
+    result = _run("token", "list", CUSTODY_RATE_LIMIT_PER_MINUTE="lots")
+    assert result.exit_code == 2 and "CUSTODY_RATE_LIMIT_PER_MINUTE" in _one_line(result)
+
+
 def test_client_configuration_and_reachability() -> None:
     unset = _run("incidents", "list", CUSTODY_URL="", CUSTODY_TOKEN="")
     assert unset.exit_code == 2 and "CUSTODY_URL" in _one_line(unset)

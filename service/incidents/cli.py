@@ -112,6 +112,8 @@ def list_(
     status: Annotated[list[str] | None, typer.Option(help="repeatable: --status open")] = None,
     severity: Annotated[list[str] | None, typer.Option(help="repeatable")] = None,
     assignee: Annotated[str | None, typer.Option()] = None,
+    since: Annotated[str | None, typer.Option(help=f"opened at or after: {TIME_HELP}")] = None,
+    until: Annotated[str | None, typer.Option(help=f"opened before: {TIME_HELP}")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
     output: OutputOpt = None,
 ) -> None:
@@ -121,6 +123,8 @@ def list_(
         "status": status,
         "severity": severity,
         "assignee": assignee,
+        "opened_since": time_param(since, "--since"),
+        "opened_until": time_param(until, "--until"),
     }
     page = _get("/v1/incidents", **params).json()
 

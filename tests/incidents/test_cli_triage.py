@@ -132,6 +132,10 @@ def test_list_fits_80_columns_keeping_key_columns(
 
     ndjson = _run(env, "incidents", "list", "--output", "ndjson").output.splitlines()
     assert [json.loads(line)["id"] for line in ndjson] == [inc["id"]]
+    recent = _run(env, "--output", "json", "incidents", "list", "--since", "1h").output
+    assert [i["id"] for i in json.loads(recent)["items"]] == [inc["id"]]
+    older = _run(env, "--output", "json", "incidents", "list", "--until", "now-1d").output
+    assert json.loads(older)["items"] == []
 
 
 def test_events_and_search_with_relative_times(

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from service.client import terminal
-from service.client.http import problem_message
+from service.client.http import ClientConfigError, api_client, problem_message
 from service.client.times import HELP as TIME_HELP
 from service.client.times import time_param
 from service.config import Settings
@@ -58,7 +58,9 @@ def replay(
     last = b""
     try:
         with (
-            terminal.client(timeout=300.0) as client,
+            api_client(
+                url=terminal.GLOBALS.url, token=terminal.GLOBALS.token, timeout=300.0
+            ) as client,
             client.stream("GET", "/v1/replay", params=params) as response,
         ):
             if response.status_code != 200:
@@ -70,6 +72,8 @@ def replay(
                     out.write(data + b"\n")
                     last = data
                 out.flush()
+    except ClientConfigError as exc:
+        raise _fail(str(exc), terminal.EXIT_USAGE) from None
     except httpx.HTTPError as exc:
         raise _fail(f"cannot reach the server: {exc}", terminal.EXIT_UNAVAILABLE) from None
     trailer = json.loads(last).get("trailer") if last.startswith(b'{"trailer"') else None
@@ -111,7 +115,9 @@ def export(
     )  # fmt: skip
     try:
         with (
-            terminal.client(timeout=300.0) as client,
+            api_client(
+                url=terminal.GLOBALS.url, token=terminal.GLOBALS.token, timeout=300.0
+            ) as client,
             client.stream("POST", "/v1/exports", json=body) as response,
         ):
             if response.status_code != 200:
@@ -120,6 +126,8 @@ def export(
             with output.open("wb") as out:
                 for chunk in response.iter_bytes():
                     out.write(chunk)
+    except ClientConfigError as exc:
+        raise _fail(str(exc), terminal.EXIT_USAGE) from None
     except httpx.HTTPError as exc:
         raise _fail(f"cannot reach the server: {exc}", terminal.EXIT_UNAVAILABLE) from None
     console.print(f"[green]Wrote[/green] {output}")

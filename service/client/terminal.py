@@ -122,7 +122,7 @@ def emit(data: Any, table: Callable[[], None], *, fmt: OutputFormat | None = Non
 
 
 def plural(count: int, noun: str, plural_form: str | None = None) -> str:
-    return f"{count:,} {noun if count == 1 else plural_form or noun + 's'}"
+    return f"{count} {noun if count == 1 else plural_form or noun + 's'}"
 
 
 def seconds(value: float | None) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -27,9 +28,17 @@ EVENTS = [
 
 
 def _venv_with_wheel(tmp: Path, env: dict[str, str]) -> Path:
+    # Built from a copy: pip builds in the source tree (build/, *.egg-info).
+    source = tmp / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    for name in ("service", "rules", "runbooks", "migrations"):
+        shutil.copytree(REPO / name, source / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
     wheels = tmp / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
         check=True, capture_output=True, env=env,
     )  # fmt: skip
     venv = tmp / "venv"

@@ -84,7 +84,8 @@ def plan(conn: Connection, *, role: str, password: str | None) -> Plan:
         raise RolesError(f"{role} is the role running this command (the owner)")
     owns = conn.execute(
         text(
-            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tableowner = :r"
+            "SELECT count(*) FROM pg_tables "
+            "WHERE schemaname = current_schema() AND tableowner = :r"
         ),
         {"r": role},
     ).scalar_one()

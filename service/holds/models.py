@@ -20,7 +20,9 @@ class LegalHold(Base):
 
     number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     reason: Mapped[str] = mapped_column(Text)
-    incident_number: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("incidents.number"))
+    incident_number: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("incidents.number")
+    )
     actor_id: Mapped[str | None] = mapped_column(String(512))
     resource_type: Mapped[str | None] = mapped_column(String(512))
     resource_id: Mapped[str | None] = mapped_column(String(512))

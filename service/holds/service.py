@@ -79,7 +79,9 @@ def get_hold(*, session: Session, hold_id: str) -> LegalHold:
     return hold
 
 
-def release_hold(*, session: Session, hold_id: str, reason: str, principal: Principal) -> LegalHold:
+def release_hold(
+    *, session: Session, hold_id: str, reason: str, principal: Principal
+) -> LegalHold:
     hold = get_hold(session=session, hold_id=hold_id)
     if hold.released_at is not None:
         raise HoldAlreadyReleased(f"{hold.public_id} was released at {hold.released_at}")

@@ -294,7 +294,9 @@ def _value_test(value: Any) -> Test:
     if isinstance(value, SigmaCompareExpression):
         return _compare_test(value)
     if isinstance(value, SigmaRegularExpression):
-        flags = "".join(sorted(SigmaRegularExpression.sigma_to_re_flag[f] for f in value.flags))
+        flags = "".join(
+            sorted(SigmaRegularExpression.sigma_to_re_flag[f] for f in value.flags)
+        )
         search = linear_regex(str(value.regexp), flags).search
         return lambda v: (t := _text(v)) is not None and search(t) is not None
     if isinstance(value, SigmaCIDRExpression):

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from service import problems
+from service import docs, openapi, problems
 from service.auditlog.api import router as log_router
 from service.auth.api import router as token_router
 from service.auth.ratelimit import RateLimiter
@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         version="0.1.0",
         summary="Tamper-evident audit log and incident response for AI systems",
         lifespan=lifespan,
+        docs_url=None,  # served offline by service.docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -100,4 +102,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         sharing_router,
     ):
         app.include_router(router)
+    docs.install(app)
+    openapi.install(app)
     return app

@@ -1,32 +1,76 @@
 """The `custody` command: server commands read CUSTODY_DATABASE_URL, client commands
-read CUSTODY_URL and CUSTODY_TOKEN."""
+read --url/--token (CUSTODY_URL, CUSTODY_TOKEN). Exit codes: service.client.terminal."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
+from pydantic import ValidationError
 from rich.console import Console
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from service import typerfix
+from service.auditlog import cli as events_cli
 from service.auth.cli import app as token_app
 from service.client import cli as ship_cli
+from service.client.terminal import EXIT_REFUSED, EXIT_USAGE, GLOBALS, CliError, OutputFormat
 from service.config import Settings
 from service.db import database, make_engine
 from service.evidence import cli as evidence_cli
 from service.evidence import keys_cli, witness_cli
 from service.incidents import cli as incidents_cli
+from service.incidents import triage_cli  # noqa: F401  (registers ack, assign, ...)
 from service.logging import configure_logging, get_logger
 from service.rules import cli as rules_cli
 from service.runbooks import cli as runbooks_cli
 from service.sharing import cli as sharing_cli
 from service.snoozes import cli as snoozes_cli
 
+typerfix.apply()
+
+
+class CustodyGroup(typer.core.TyperGroup):
+    """Turns the failures a user can meet into one line and an exit code, never a
+    traceback (CUSTODY_DEBUG=1 shows it)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CliError as exc:
+            failure = exc
+        except ValidationError as exc:  # Settings from the environment
+            error = exc.errors()[0]
+            name = "CUSTODY_" + str(error["loc"][0]).upper() if error["loc"] else "settings"
+            failure = CliError(f"{name}: {error['msg']}", EXIT_USAGE)
+        except DBAPIError as exc:
+            if os.environ.get("CUSTODY_DEBUG"):
+                raise
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            failure = CliError(f"database {_safe_url(_db_url())}: {first}", EXIT_USAGE)
+        except (SQLAlchemyError, OSError) as exc:
+            if os.environ.get("CUSTODY_DEBUG"):
+                raise
+            failure = CliError(f"{type(exc).__name__}: {exc}", EXIT_REFUSED)
+        failure.show()
+        raise typer.Exit(failure.code)
+
+
+def _db_url() -> str:
+    try:
+        return Settings().database_url
+    except ValueError:
+        return os.environ.get("CUSTODY_DATABASE_URL", "?")
+
+
 app = typer.Typer(
+    cls=CustodyGroup,
     no_args_is_help=True,
     help="Custody: tamper-evident audit log and incident response for AI systems.",
+    pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
@@ -38,11 +82,48 @@ app.add_typer(snoozes_cli.app, name="snoozes")
 app.add_typer(keys_cli.app, name="keys")
 app.command("share")(sharing_cli.share)
 evidence_cli.register(app)  # replay, export, verify-bundle
+events_cli.register(app)  # events, search
 app.command("ship")(ship_cli.ship_command)
 app.command("witness")(witness_cli.witness)
 
 console = Console(soft_wrap=True)  # hashes must stay on one line, whatever the width
 err = Console(stderr=True, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"custody {version('custody')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("custody (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    url: Annotated[
+        str | None, typer.Option(envvar="CUSTODY_URL", help="server URL (client commands)")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="CUSTODY_TOKEN", help="API token (client commands)")
+    ] = None,
+    output: Annotated[
+        OutputFormat,
+        typer.Option(envvar="CUSTODY_OUTPUT", help="how commands print data"),
+    ] = OutputFormat.table,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """Custody: tamper-evident audit log and incident response for AI systems."""
+    GLOBALS.url, GLOBALS.token, GLOBALS.output = url, token, output
+    # Logs (a migration on first use, warnings) go to stderr: stdout is for data.
+    settings = Settings.model_construct()
+    configure_logging(fmt=os.environ.get("CUSTODY_LOG_FORMAT", settings.log_format),
+                      level=os.environ.get("CUSTODY_LOG_LEVEL", settings.log_level))  # fmt: skip
 
 
 @db_app.command("upgrade")
@@ -143,10 +224,18 @@ def ensure_migrated(settings: Settings) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    host: Annotated[
+        str, typer.Option(envvar="CUSTODY_HOST", help="interface to bind", show_default=True)
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(envvar="CUSTODY_PORT", help="port to listen on", show_default=True)
+    ] = 8000,
 ) -> None:
-    """Run the API (and, on the embedded default, the background workers)."""
+    """Run the API (and, on the embedded SQLite default, the background workers).
+
+    Reads CUSTODY_DATABASE_URL (default: custody.db in CUSTODY_HOME), CUSTODY_HOME,
+    CUSTODY_RULES_DIR, CUSTODY_RUNBOOKS_DIR, CUSTODY_SIGNING_KEY_PATH, CUSTODY_RUN_BACKGROUND,
+    CUSTODY_LOG_FORMAT, CUSTODY_LOG_LEVEL; see the README for every variable."""
     import uvicorn
 
     from service.app import create_app
@@ -154,13 +243,39 @@ def serve(
     settings = Settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     ensure_migrated(settings)
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    application = create_app(settings)
+    _announce(application, settings, host, port)
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+
+
+def _announce(application: Any, settings: Settings, host: str, port: int) -> None:
+    """What an operator needs to know at start-up, on stderr (stdout is for data)."""
+    shown = f"[{host}]" if ":" in host else host
+    err.print(f"Custody listening on http://{shown}:{port} (docs at /docs)", highlight=False)
+    err.print(f"  database  {_safe_url(settings.database_url)}", highlight=False)
+    err.print(f"  rules     {_rules_summary(settings.rules_dir)}", highlight=False)
+    err.print(f"  runbooks  {_runbooks_summary(settings.runbooks_dir)}", highlight=False)
+    err.print(f"  signing key {settings.signing_key_path}", highlight=False)
+
+
+def _rules_summary(directory: Path) -> str:
+    from service.rules.loader import load_rules
+
+    if not directory.is_dir():
+        return f"NONE: {directory} is not a directory (no incidents will open)"
+    rules, errors = load_rules(directory=directory)
+    failed = f", {len(errors)} files refused (custody rules check)" if errors else ""
+    return f"{len(rules)} loaded from {directory}{failed}"
+
+
+def _runbooks_summary(directory: Path) -> str:
+    from service.runbooks.loader import load_dir
+
+    if not directory.is_dir():
+        return f"NONE: {directory} is not a directory"
+    templates, problems = load_dir(directory)
+    failed = f", {len(problems)} refused (custody runbooks check)" if problems else ""
+    return f"{len(templates)} loaded from {directory}{failed}"
 
 
 @app.command()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.packaged import default_home, shipped
 
 MiB = 1024 * 1024
 
@@ -14,7 +16,10 @@ MiB = 1024 * 1024
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CUSTODY_", extra="ignore")
 
-    database_url: str = "sqlite:///./custody.db"
+    # The data directory: the default SQLite database and the signing key live here, so
+    # every command finds the same ones wherever it runs.
+    home: Path = Field(default_factory=default_home)
+    database_url: str = ""  # default: sqlite:///<home>/custody.db
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -44,14 +49,14 @@ class Settings(BaseSettings):
     # Background work (rules engine, checkpointer) in-process with `custody serve`.
     # Unset: on for the embedded SQLite default, off for PostgreSQL (run `custody worker`).
     run_background: bool | None = None
-    rules_dir: Path = Path("rules")
+    rules_dir: Path = Field(default_factory=lambda: shipped("rules"))
     # Events may arrive this much later (event time) and still join correlation windows.
     rules_lateness_seconds: float = Field(default=300.0, ge=0)
     # Wall-clock budget of one POST /v1/rules/backtest: candidate rules are code a caller
     # chose, and a request must not hold a server thread for as long as it likes.
     backtest_budget_seconds: float = Field(default=30.0, gt=0)
-    runbooks_dir: Path = Path("runbooks")
-    signing_key_path: Path = Path("custody-signing-key.pem")
+    runbooks_dir: Path = Field(default_factory=lambda: shipped("runbooks"))
+    signing_key_path: Path = Path()  # default: <home>/custody-signing-key.pem
     checkpoint_every_events: int = Field(default=10_000, ge=1)
     checkpoint_every_seconds: float = Field(default=300.0, gt=0)
 
@@ -87,6 +92,26 @@ class Settings(BaseSettings):
     public_url: str | None = None
     # Who exported an incident, as peers see it (STIX identity, MISP Orgc).
     sharing_producer: str = Field(default="Custody", min_length=1, max_length=200)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _home_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            home = Path(data.get("home") or default_home()).expanduser()
+            if not data.get("database_url"):
+                data["database_url"] = f"sqlite:///{home / 'custody.db'}"
+            if not data.get("signing_key_path"):
+                data["signing_key_path"] = home / "custody-signing-key.pem"
+        return data
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, value: str) -> str:
+        # postgres:// (Heroku, many PaaS) and postgresql:// mean the psycopg 3 driver here.
+        for scheme in ("postgres://", "postgresql://"):
+            if value.startswith(scheme):
+                return "postgresql+psycopg://" + value[len(scheme) :]
+        return value
 
     @property
     def background_in_process(self) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated
 
 import orjson
@@ -25,6 +24,7 @@ from service.auditlog.schemas import (
     IngestResult,
     LogHead,
     Outcome,
+    Timestamp,
     VerifyReport,
 )
 from service.auditlog.service import IngestOptions, ingest
@@ -50,8 +50,8 @@ def event_filters(
     resource_type: str | None = None,
     resource_id: str | None = None,
     outcome: Outcome | None = None,
-    since: Annotated[datetime | None, Query(description="event time >= since (RFC 3339)")] = None,
-    until: Annotated[datetime | None, Query(description="event time < until (RFC 3339)")] = None,
+    since: Annotated[Timestamp | None, Query(description="event time >= since (RFC 3339)")] = None,
+    until: Annotated[Timestamp | None, Query(description="event time < until (RFC 3339)")] = None,
 ) -> EventFilters:
     return EventFilters(
         source=source,
@@ -114,7 +114,9 @@ def get_events(
     principal: Principal = Depends(require(Scope.read)),
     filters: EventFilters = Depends(event_filters),
     after_seq: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     include_raw: bool = False,
     session: Session = Depends(get_session),

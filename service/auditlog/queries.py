@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
 from service.auditlog.errors import EventNotFound
 from service.auditlog.models import LogPayload, LogRecord
 from service.auditlog.schemas import EventFilters
-from service.logformat import format_time, record_from_row
+from service.logformat import SERVER_SOURCE, format_time, record_from_row
 
 MAX_PAGE = 1000
 STREAM_BATCH = 2000
@@ -58,6 +58,10 @@ def filtered(
         stmt = stmt.where(LogRecord.time >= format_time(filters.since))
     if filters.until:
         stmt = stmt.where(LogRecord.time < format_time(filters.until))
+    if not filters.own_reads:
+        stmt = stmt.where(
+            ~and_(LogRecord.source == SERVER_SOURCE, LogRecord.action == "audit.read")
+        )
     return stmt
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -20,9 +21,15 @@ class Outcome(enum.StrEnum):
     unknown = "unknown"
 
 
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:?\d{2})$")
+
+
 def _rfc3339_only(value: Any) -> Any:
-    # pydantic would also accept unix numbers; the contract says RFC 3339 strings.
-    if not isinstance(value, str):
+    # pydantic would also accept unix numbers ("0", 0.5); the contract, and the schema's
+    # date-time, say RFC 3339 strings with an offset.
+    if isinstance(value, datetime):
+        return value  # from Python callers
+    if not isinstance(value, str) or not _RFC3339.match(value.strip()):
         raise ValueError("must be an RFC 3339 timestamp string with a time zone")
     return value
 
@@ -133,5 +140,8 @@ class EventFilters(BaseModel):
     resource_type: str | None = None
     resource_id: str | None = None
     outcome: Outcome | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Timestamp | None = None
+    until: Timestamp | None = None
+    # Search leaves out Custody's own `audit.read` records (they carry the queries, so
+    # every search would otherwise find its own echo) unless asked for them.
+    own_reads: bool = True

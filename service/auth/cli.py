@@ -7,17 +7,21 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy.orm import Session
 
+from service.auth.errors import TokenNotFound
 from service.auth.schemas import Scope
 from service.auth.service import create_token, list_tokens, parse_duration, revoke_token
+from service.client.terminal import CliError, OutputFormat, console, emit
 from service.config import Settings
 from service.db import database, session_scope
 
 app = typer.Typer(no_args_is_help=True, help="API tokens (run where the database is reachable).")
-console = Console()
+
+OutputOpt = Annotated[
+    OutputFormat | None,
+    typer.Option("--output", help="table, json or ndjson (default: the global --output)"),
+]
 
 
 @contextmanager
@@ -30,6 +34,10 @@ def _session() -> Iterator[Session]:
         yield session
 
 
+def _stamp(value: object) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value else ""
+
+
 @app.command("create")
 def create(
     scope: Annotated[Scope, typer.Option(help="ingest, read, respond or admin")],
@@ -37,6 +45,7 @@ def create(
     name: Annotated[str, typer.Option(help="a name to tell tokens apart")] = "",
     expires: Annotated[str | None, typer.Option(help="lifetime, e.g. 90d, 12h")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print the secret alone")] = False,
+    output: OutputOpt = None,
 ) -> None:
     """Create a token. The secret is printed once and stored only as a hash."""
     try:
@@ -50,35 +59,56 @@ def create(
     if quiet:
         typer.echo(token.secret)
         return
-    bound = f", source {token.source}" if token.source else ""
-    console.print(f"Created {token.id} ({token.scope.value}{bound})")
-    console.print("Secret (shown once, store it now):")
-    typer.echo(token.secret)
+
+    def text() -> None:
+        bound = f", source {token.source}" if token.source else ""
+        out = console()
+        out.print(f"Created {token.id} ({token.scope.value}{bound})")
+        out.print("Secret (shown once, store it now):")
+        typer.echo(token.secret)
+
+    emit(token.model_dump(mode="json"), text, fmt=output)
 
 
 @app.command("list")
-def list_() -> None:
-    """List tokens (never their secrets)."""
+def list_(output: OutputOpt = None) -> None:
+    """List tokens (never their secrets); ids in full, to paste into `token revoke`."""
     with _session() as session:
         tokens = list_tokens(session=session)
-    table = Table("id", "name", "scope", "source", "prefix", "created", "expires", "revoked")
-    for t in tokens:
-        table.add_row(
-            t.id,
-            t.name,
-            t.scope.value,
-            t.source or "",
-            t.prefix,
-            f"{t.created_at:%Y-%m-%d %H:%M}",
-            f"{t.expires_at:%Y-%m-%d %H:%M}" if t.expires_at else "",
-            f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "",
-        )
-    console.print(table)
+
+    def table() -> None:
+        from service.incidents.cli import KEY, fitted_table
+
+        rows = []
+        for tok in tokens:
+            state = (
+                f"revoked {_stamp(tok.revoked_at)[:10]}" if tok.revoked_at
+                else f"expires {_stamp(tok.expires_at)[:10]}" if tok.expires_at
+                else "active"
+            )  # fmt: skip
+            rows.append([tok.id, tok.name or "-", tok.scope.value, tok.source or "-",
+                         _stamp(tok.created_at)[:10], state])  # fmt: skip
+        columns = [("id", KEY), ("name", {"min": 6}), ("scope", KEY), ("source", {"min": 6}),
+                   ("created", KEY), ("state", KEY)]  # fmt: skip
+        out = console()
+        out.print(fitted_table(columns, rows)) if tokens else out.print("No tokens yet.")
+
+    emit(
+        {"items": [t.model_dump(mode="json") for t in tokens], "next_cursor": None},
+        table,
+        fmt=output,
+    )
 
 
 @app.command("revoke")
-def revoke(token_id: Annotated[str, typer.Argument(help="the token id (tok_...)")]) -> None:
+def revoke(
+    token_id: Annotated[str, typer.Argument(help="the token id (tok_...)")],
+    output: OutputOpt = None,
+) -> None:
     """Revoke a token; it stops working immediately."""
-    with _session() as session:
-        token = revoke_token(session=session, token_id=token_id)
-    console.print(f"Revoked {token.id}")
+    try:
+        with _session() as session:
+            token = revoke_token(session=session, token_id=token_id)
+    except TokenNotFound:
+        raise CliError(f"no token {token_id} (custody token list shows the ids)") from None
+    emit(token.model_dump(mode="json"), lambda: console().print(f"Revoked {token.id}"), fmt=output)

@@ -38,16 +38,23 @@ def _bearer(request: Request) -> str | None:
 
 
 def _fail(request: Request, exc: AuthFailure, ip: str) -> None:
-    """Every evaluated failure is one record; the throttle bounds how many there are."""
-    state = request.app.state
+    """Every evaluated failure counts against the address; the 401 handler then writes
+    it to the log (`record_auth_failure`), and the throttle bounds how many there are."""
     log.warning("auth.failure", reason=exc.reason, token_id=exc.token_id, client_ip=ip)
-    state.auth_throttle.failed(ip)
+    request.app.state.auth_throttle.failed(ip)
+
+
+def record_auth_failure(request: Request, exc: AuthFailure) -> None:
+    """Append `auth.login.failure` for a refused token. Called by the 401 handler, after
+    the request's own session is gone: on a write route that session holds SQLite's write
+    lock, and writing from inside the request would wait on itself for busy_timeout."""
+    state = request.app.state
     with session_scope(state.sessionmaker) as session:
         record_failure(
             session=session,
             reason=exc.reason,
             token_id=exc.token_id,
-            ip=ip,
+            ip=_client_ip(request) or "unknown",
             route=request.url.path,
         )
 

@@ -40,7 +40,15 @@ def _hash(secret: str) -> str:
 
 
 def _out(token: ApiToken) -> TokenOut:
-    return TokenOut.model_validate(token, from_attributes=True)
+    out = TokenOut.model_validate(token, from_attributes=True)
+    # Always with an offset (SQLite hands back naive UTC), as the schema's date-time says.
+    return out.model_copy(
+        update={
+            "created_at": _aware(out.created_at),
+            "expires_at": out.expires_at and _aware(out.expires_at),
+            "revoked_at": out.revoked_at and _aware(out.revoked_at),
+        }
+    )
 
 
 def create_token(

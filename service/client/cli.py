@@ -22,6 +22,7 @@ from service.client.retry import GaveUp, RetryPolicy
 from service.client.sender import Client
 from service.client.ship import ShipOptions, ShipRejected, ship
 from service.client.sources import STDIN
+from service.client.terminal import GLOBALS, plural
 
 err = Console(stderr=True)
 out = Console()
@@ -74,11 +75,17 @@ def ship_command(
             help="tries per batch before giving up [default: 10; unlimited with --follow]",
         ),
     ] = None,
-    url: Annotated[str | None, typer.Option(envvar="CUSTODY_URL", help="server URL")] = None,
-    token: Annotated[str | None, typer.Option(envvar="CUSTODY_TOKEN", help="API token")] = None,
+    url: Annotated[
+        str | None, typer.Option(envvar="CUSTODY_URL", help="server URL (or custody --url)")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="CUSTODY_TOKEN", help="API token (or custody --token)")
+    ] = None,
 ) -> None:
     """Ship audit events to Custody: Custody NDJSON, CloudTrail, OpenAI, GCP, Bedrock and
-    Azure OpenAI logs. Events without an id get one derived from their position and
+    Azure OpenAI logs.
+
+    Events without an id get one derived from their position and
     content, so running it twice (or retrying) never stores an event twice."""
     if follow and (len(files) != 1 or files[0] == STDIN or files[0].endswith(".gz")):
         err.print("[red]--follow takes exactly one plain file[/red]")
@@ -100,6 +107,7 @@ def ship_command(
         follow=follow,
         state_file=state_file,
     )
+    url, token = url or GLOBALS.url, token or GLOBALS.token
     try:
         client = Client(url, token, retry=RetryPolicy(max_attempts=attempts), compress=compress)
     except ClientConfigError as exc:
@@ -124,7 +132,7 @@ def ship_command(
         err.print("interrupted; acknowledged events are stored")
         raise typer.Exit(130) from None
     out.print(
-        f"{result.accepted + result.duplicates} events shipped: {result.accepted} new, "
+        f"{plural(result.accepted + result.duplicates, 'event')} shipped: {result.accepted} new, "
         f"{result.duplicates} already stored; head {result.head_hash or '-'}",
         highlight=False,
         soft_wrap=True,

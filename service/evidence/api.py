@@ -101,10 +101,11 @@ def post_checkpoint(
 
 @router.get("/proofs/inclusion", response_model=InclusionProofOut)
 def get_inclusion_proof(
-    seq: int,
+    seq: Annotated[int, Query(ge=1, le=MAX_SEQ, description="the record's seq")],
     _: Principal = Depends(require(Scope.read)),
     tree_size: Annotated[
-        int | None, Query(description="default: the latest checkpoint's tree size")
+        int | None,
+        Query(ge=1, le=MAX_SEQ, description="default: the latest checkpoint's tree size"),
     ] = None,
     session: Session = Depends(get_session),
 ) -> InclusionProofOut:
@@ -113,8 +114,8 @@ def get_inclusion_proof(
 
 @router.get("/proofs/consistency", response_model=ConsistencyProofOut)
 def get_consistency_proof(
-    first: int,
-    second: int,
+    first: Annotated[int, Query(ge=1, le=MAX_SEQ, description="the smaller tree size")],
+    second: Annotated[int, Query(ge=1, le=MAX_SEQ, description="the larger tree size")],
     _: Principal = Depends(require(Scope.read)),
     session: Session = Depends(get_session),
 ) -> ConsistencyProofOut:

@@ -9,10 +9,14 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.console import Console
 
+from service.client import terminal
 from service.client.http import ClientConfigError, api_client, problem_message
+from service.client.times import HELP as TIME_HELP
+from service.client.times import time_param
 from service.config import Settings
 from service.evidence.tree_render import draw_tree
 
@@ -40,8 +44,8 @@ def replay(
     action: Annotated[str | None, Opt(help="exact, or a prefix ending in *")] = None,
     incident: Annotated[str | None, Opt(help="INC-N")] = None,
     trace: Annotated[str | None, Opt("--trace", help="trace id: one agent run, as a tree")] = None,
-    since: Annotated[str | None, Opt(help="RFC 3339")] = None,
-    until: Annotated[str | None, Opt(help="RFC 3339")] = None,
+    since: Annotated[str | None, Opt(help=f"event time >= since: {TIME_HELP}")] = None,
+    until: Annotated[str | None, Opt(help=f"event time < until: {TIME_HELP}")] = None,
     from_seq: Annotated[int | None, Opt("--from-seq")] = None,
     to_seq: Annotated[int | None, Opt("--to-seq")] = None,
     output: Annotated[Path | None, Opt("-o", "--output", help="file (default stdout)")] = None,
@@ -52,14 +56,17 @@ def replay(
     and the run is drawn as a tree on stderr."""
     params = _scope(
         actor=actor, resource_type=resource_type, resource_id=resource_id, source=source,
-        action=action, incident=incident, trace_id=trace, since=since, until=until,
-        from_seq=from_seq, to_seq=to_seq,
+        action=action, incident=incident, trace_id=trace, since=time_param(since, "--since"),
+        until=time_param(until, "--until"), from_seq=from_seq,
+        to_seq=to_seq,
     )  # fmt: skip
     nodes: list[dict[str, Any]] = []
     last = b""
     try:
         with (
-            api_client(timeout=300.0) as client,
+            api_client(
+                url=terminal.GLOBALS.url, token=terminal.GLOBALS.token, timeout=300.0
+            ) as client,
             client.stream("GET", "/v1/replay", params=params) as response,
         ):
             if response.status_code != 200:
@@ -74,7 +81,9 @@ def replay(
                         nodes.append(json.loads(data))
                 out.flush()
     except ClientConfigError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _fail(str(exc), terminal.EXIT_USAGE) from None
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach the server: {exc}", terminal.EXIT_UNAVAILABLE) from None
     trailer = json.loads(last).get("trailer") if last.startswith(b'{"trailer"') else None
     if trailer is None:
         raise _fail("the stream ended without a trailer (truncated?)")
@@ -104,20 +113,23 @@ def export(
     action: Annotated[str | None, Opt(help="exact, or a prefix ending in *")] = None,
     incident: Annotated[str | None, Opt(help="INC-N")] = None,
     trace: Annotated[str | None, Opt("--trace", help="trace id: one agent run")] = None,
-    since: Annotated[str | None, Opt(help="RFC 3339")] = None,
-    until: Annotated[str | None, Opt(help="RFC 3339")] = None,
+    since: Annotated[str | None, Opt(help=f"event time >= since: {TIME_HELP}")] = None,
+    until: Annotated[str | None, Opt(help=f"event time < until: {TIME_HELP}")] = None,
     from_seq: Annotated[int | None, Opt("--from-seq")] = None,
     to_seq: Annotated[int | None, Opt("--to-seq")] = None,
 ) -> None:
     """Download an evidence bundle (zip) of a scope."""
     body = _scope(
         actor=actor, resource_type=resource_type, resource_id=resource_id, source=source,
-        action=action, incident=incident, trace_id=trace, since=since, until=until,
-        from_seq=from_seq, to_seq=to_seq,
+        action=action, incident=incident, trace_id=trace, since=time_param(since, "--since"),
+        until=time_param(until, "--until"), from_seq=from_seq,
+        to_seq=to_seq,
     )  # fmt: skip
     try:
         with (
-            api_client(timeout=300.0) as client,
+            api_client(
+                url=terminal.GLOBALS.url, token=terminal.GLOBALS.token, timeout=300.0
+            ) as client,
             client.stream("POST", "/v1/exports", json=body) as response,
         ):
             if response.status_code != 200:
@@ -127,7 +139,9 @@ def export(
                 for chunk in response.iter_bytes():
                     out.write(chunk)
     except ClientConfigError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _fail(str(exc), terminal.EXIT_USAGE) from None
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach the server: {exc}", terminal.EXIT_UNAVAILABLE) from None
     console.print(f"[green]Wrote[/green] {output}")
 
 

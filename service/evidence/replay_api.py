@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -15,7 +15,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
-from service.auditlog.schemas import MAX_SEQ
+from service.auditlog.schemas import MAX_SEQ, Timestamp
 from service.auth.audit import audit_read
 from service.auth.deps import require
 from service.auth.schemas import Principal
@@ -47,8 +47,8 @@ def replay_scope(
     trace_id: Annotated[
         str | None, Query(description="one agent run (its request_id), answered as a tree")
     ] = None,
-    since: Annotated[datetime | None, Query(description="event time >= since")] = None,
-    until: Annotated[datetime | None, Query(description="event time < until")] = None,
+    since: Annotated[Timestamp | None, Query(description="event time >= since")] = None,
+    until: Annotated[Timestamp | None, Query(description="event time < until")] = None,
     from_seq: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
     to_seq: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
 ) -> Scope:
@@ -120,7 +120,7 @@ def get_access_state(
     request: Request,
     resource_type: str,
     resource_id: str,
-    at: Annotated[datetime, Query(description="RFC 3339 time to reconstruct")],
+    at: Annotated[Timestamp, Query(description="RFC 3339 time to reconstruct")],
     principal: Principal = Depends(require(AuthScope.read)),
     session: Session = Depends(get_session),
 ) -> AccessState:
@@ -135,7 +135,7 @@ def get_version_state(
     request: Request,
     resource_type: str,
     resource_id: str,
-    at: Annotated[datetime, Query(description="RFC 3339 time to reconstruct")],
+    at: Annotated[Timestamp, Query(description="RFC 3339 time to reconstruct")],
     principal: Principal = Depends(require(AuthScope.read)),
     session: Session = Depends(get_session),
 ) -> VersionState:
@@ -149,9 +149,9 @@ def get_version_state(
 def get_agent_state(
     request: Request,
     agent_id: Annotated[str, Query(min_length=1, max_length=512, description="actor.id")],
-    at: Annotated[datetime, Query(description="RFC 3339 time to reconstruct")],
+    at: Annotated[Timestamp, Query(description="RFC 3339 time to reconstruct")],
     since: Annotated[
-        datetime | None, Query(description="principals acted for since (default: at - 30 days)")
+        Timestamp | None, Query(description="principals acted for since (default: at - 30 days)")
     ] = None,
     principal: Principal = Depends(require(AuthScope.read)),
     session: Session = Depends(get_session),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.auditlog.schemas import MAX_SEQ, EventFilters
+from service.auditlog.schemas import MAX_SEQ, EventFilters, Timestamp
 
 
 class CheckpointOut(BaseModel):
@@ -63,8 +62,8 @@ class Scope(BaseModel):
         str | None,
         Field(min_length=1, max_length=256, description="one agent run (request_id): a tree"),
     ] = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Timestamp | None = None
+    until: Timestamp | None = None
     from_seq: Annotated[int | None, Field(ge=1, le=MAX_SEQ)] = None
     to_seq: Annotated[int | None, Field(ge=1, le=MAX_SEQ)] = None
 

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
+
+from service.auditlog.schemas import Timestamp
 
 Reason = Annotated[str, Field(min_length=3, max_length=2000)]
 
@@ -37,12 +38,10 @@ class HoldCreate(BaseModel):
 
     reason: Reason
     incident: Annotated[str | None, Field(pattern=r"^INC-[1-9][0-9]{0,17}$")] = None
-    actor: Annotated[str | None, Field(min_length=1, max_length=512, description="actor.id")] = (
-        None
-    )
+    actor: Annotated[str | None, Field(min_length=1, max_length=512, description="actor.id")] = None
     resource: ResourceRef | None = None
-    since: Annotated[AwareDatetime | None, Field(description="event time >= since")] = None
-    until: Annotated[AwareDatetime | None, Field(description="event time < until")] = None
+    since: Annotated[Timestamp | None, Field(description="event time >= since")] = None
+    until: Annotated[Timestamp | None, Field(description="event time < until")] = None
 
     @field_validator("since", "until")
     @classmethod
@@ -58,9 +57,7 @@ class HoldCreate(BaseModel):
     @model_validator(mode="after")
     def _criteria(self) -> HoldCreate:
         if not any((self.incident, self.actor, self.resource, self.since, self.until)):
-            raise ValueError(
-                "a hold needs at least one of incident, actor, resource, since, until"
-            )
+            raise ValueError("a hold needs at least one of incident, actor, resource, since, until")
         if self.since and self.until and self.since >= self.until:
             raise ValueError("since must be before until")
         return self

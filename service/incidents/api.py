@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.orm import Session
 
+from service.auditlog.schemas import Timestamp
 from service.auth.audit import audit_read
 from service.auth.deps import require
 from service.auth.schemas import Principal, Scope
@@ -22,8 +22,9 @@ from service.incidents import changes, entity_store, flows, linking, queries, re
 from service.incidents import evidence as evidence_mod
 from service.incidents import service as incidents
 from service.incidents.custody import Actor
+from service.incidents.entities import TYPES as ENTITY_TYPES
 from service.incidents.entities import parse as parse_entity
-from service.incidents.errors import PreconditionFailed, PreconditionRequired
+from service.incidents.errors import PreconditionRequired
 from service.incidents.schemas import (
     CommentIn,
     EntityReport,
@@ -46,6 +47,7 @@ from service.incidents.schemas import (
 from service.incidents.sla import policy_of
 from service.taxonomy import Category
 
+ENTITY_PATTERN = rf"^({'|'.join(ENTITY_TYPES)}):[\s\S]+$"
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 Read = Annotated[Principal, Depends(require(Scope.read))]
 Respond = Annotated[Principal, Depends(require(Scope.respond))]
@@ -63,8 +65,12 @@ def _if_match(value: str | None) -> int | None:
     tag = value.strip().removeprefix("W/").strip('"')
     if tag == "*":
         return None
-    if not tag.isdigit():
-        raise PreconditionFailed(f"If-Match {value!r} is not an ETag of this incident")
+    if not tag.isdigit() or len(tag) > 18:
+        # Malformed, not stale: a 422 (a 412 would say "someone changed it meanwhile").
+        raise InvalidInput(
+            f"If-Match {value!r} is not an entity tag; send the ETag you read, e.g. \"3\"",
+            errors=[{"field": "If-Match", "message": "not an entity tag"}],
+        )
     return int(tag)
 
 
@@ -99,12 +105,16 @@ def list_incidents(
     category: Category | None = None,
     tag: str | None = None,
     q: Annotated[str | None, Query(max_length=200, description="text in title")] = None,
-    opened_since: datetime | None = None,
-    opened_until: datetime | None = None,
-    updated_since: datetime | None = None,
-    updated_until: datetime | None = None,
+    opened_since: Timestamp | None = None,
+    opened_until: Timestamp | None = None,
+    updated_since: Timestamp | None = None,
+    updated_until: Timestamp | None = None,
     entity: Annotated[
-        str | None, Query(description="TYPE:VALUE, e.g. ip:203.0.113.7 or actor:alice@example.com")
+        str | None,
+        Query(
+            pattern=ENTITY_PATTERN,
+            description="TYPE:VALUE, e.g. ip:203.0.113.7 or actor:alice@example.com",
+        ),
     ] = None,
     overdue: Annotated[bool | None, Query(description="an SLA clock has run out")] = None,
     sort: Annotated[str, Query(pattern=r"^-?(opened|updated|severity)$")] = "-opened",
@@ -174,8 +184,8 @@ def create_incident(
 def incident_stats(
     _: Read,
     session: Db,
-    since: Annotated[datetime | None, Query(description="opened at or after")] = None,
-    until: Annotated[datetime | None, Query(description="opened before")] = None,
+    since: Annotated[Timestamp | None, Query(description="opened at or after")] = None,
+    until: Annotated[Timestamp | None, Query(description="opened before")] = None,
 ) -> IncidentStats:
     return stats.compute(session=session, since=since, until=until)
 
@@ -318,7 +328,12 @@ entities_router = APIRouter(prefix="/v1/entities", tags=["incidents"])
 
 
 @entities_router.get("/{entity_type}/{value:path}", response_model=EntityReport)
-def get_entity(_: Read, entity_type: str, value: str, session: Db) -> EntityReport:
+def get_entity(
+    _: Read,
+    entity_type: Annotated[str, Path(pattern=f"^({'|'.join(ENTITY_TYPES)})$")],
+    value: str,
+    session: Db,
+) -> EntityReport:
     """The incidents whose evidence carries this entity, with counts and first/last seen."""
     kind, value = _entity(f"{entity_type}:{value}") or (entity_type, value)
     return EntityReport.model_validate(entity_store.lookup(session=session, kind=kind, value=value))

@@ -16,7 +16,9 @@ from service.taxonomy import Category
 __all__ = ["Severity", "Status"]
 
 Tag = Annotated[str, Field(min_length=1, max_length=128)]
-Seq = Annotated[int, Field(ge=1, le=MAX_SEQ)]
+# Seqs within I-JSON's exact integers: a larger number cannot come from this log, and
+# JSON clients (and generators) round it.
+Seq = Annotated[int, Field(ge=1, le=min(MAX_SEQ, 2**53 - 1))]
 
 
 class Status(enum.StrEnum):

@@ -4,15 +4,18 @@ CUSTODY_DATABASE_URL)."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from service.client.terminal import OutputFormat, emit
+from service.client.times import HELP as TIME_HELP
+from service.client.times import time_param
 from service.config import Settings
+from service.rules.schemas import WouldOpen
 
 if TYPE_CHECKING:
     from service.rules.importer import Report
@@ -27,13 +30,8 @@ DirArg = Annotated[
 
 
 def _time(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter("expected an RFC 3339 time", param_hint=option) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    text = time_param(value, option)
+    return None if text is None else datetime.fromisoformat(text)
 
 
 @app.command("check")
@@ -161,8 +159,8 @@ def _parse(value: Any) -> datetime:
 
 @app.command("backtest")
 def backtest(
-    since: Annotated[str | None, typer.Option(help="event time >= since (RFC 3339)")] = None,
-    until: Annotated[str | None, typer.Option(help="event time < until (RFC 3339)")] = None,
+    since: Annotated[str | None, typer.Option(help=f"event time >= since: {TIME_HELP}")] = None,
+    until: Annotated[str | None, typer.Option(help=f"event time < until: {TIME_HELP}")] = None,
     from_seq: Annotated[int | None, typer.Option("--from-seq", min=1)] = None,
     to_seq: Annotated[int | None, typer.Option("--to-seq", min=1)] = None,
     rules: Annotated[
@@ -171,6 +169,9 @@ def backtest(
     incident: Annotated[
         str | None,
         typer.Option(help="INC-N: its own window (first seen - 1h .. last seen + 1s)"),
+    ] = None,
+    output: Annotated[
+        OutputFormat | None, typer.Option("--output", help="table, json or ndjson")
     ] = None,
 ) -> None:
     """Run rules over a past range of CUSTODY_DATABASE_URL; prints the incidents that
@@ -206,28 +207,49 @@ def backtest(
         finally:
             session.rollback()
     seconds = time.perf_counter() - began
-    table = Table(title=f"Incidents that would have opened ({len(result.incidents)})")
-    for column in ("rule", "severity", "group", "events", "first seen", "last seen", "evidence"):
-        table.add_column(column)
-    for firing in result.incidents:
-        seqs = ", ".join(str(s) for s in firing.evidence[:8])
-        more = len(firing.evidence) - 8
-        table.add_row(
-            firing.title,
-            str(firing.severity),
-            ", ".join(f"{k}={v}" for k, v in firing.group.items()),
-            str(len(firing.evidence)),
-            firing.first_seen.isoformat(),
-            firing.last_seen.isoformat(),
-            seqs + (f" (+{more})" if more > 0 else ""),
+    incidents = [
+        WouldOpen(
+            rule_id=f.rule_id, rule_hash=f.rule_hash, title=f.title, severity=str(f.severity),
+            tags=list(f.tags), runbook_id=f.runbook, group=dict(f.group), dedup_key=f.dedup_key,
+            evidence_seqs=list(f.evidence), event_count=len(f.evidence),
+            first_seen=f.first_seen, last_seen=f.last_seen,
+        ).model_dump(mode="json")
+        for f in result.incidents
+    ]  # fmt: skip
+    data = {"incidents": incidents, "events": result.events, "firings": result.firings,
+            "first_seq": result.first_seq, "last_seq": result.last_seq,
+            "truncated": result.truncated, "seconds": round(seconds, 3)}  # fmt: skip
+
+    def table() -> None:
+        from service.client.terminal import console, plural, short_when
+        from service.incidents.cli import KEY, fitted_table
+
+        rows = []
+        for item in incidents:
+            seqs = ", ".join(str(s) for s in item["evidence_seqs"][:8])
+            more = item["event_count"] - 8
+            rows.append([
+                item["title"], item["severity"],
+                ", ".join(f"{k}={v}" for k, v in item["group"].items()) or "-",
+                str(item["event_count"]), short_when(item["first_seen"]),
+                short_when(item["last_seen"]), seqs + (f" (+{more})" if more > 0 else ""),
+            ])  # fmt: skip
+        # The group values are what a backtest is read for: they are never cut.
+        columns = [("rule", {"ratio": 2, "min": 10}), ("sev", KEY), ("group", KEY),
+                   ("events", {"key": True, "justify": "right"}), ("first", KEY),
+                   ("last", KEY), ("evidence", {"min": 6})]  # fmt: skip
+        out = console()
+        out.print(f"Incidents that would have opened: {len(incidents)}")
+        if rows:
+            out.print(fitted_table(columns, rows))
+        rate = result.events / seconds if seconds else 0.0
+        out.print(
+            f"{plural(result.events, 'event')} (seq {result.first_seq}..{result.last_seq}), "
+            f"{plural(result.firings, 'firing')}, {seconds:.2f} s ({rate:,.0f} events/s)"
+            + (" [yellow]truncated: narrow the range[/yellow]" if result.truncated else "")
         )
-    console.print(table)
-    rate = result.events / seconds if seconds else 0.0
-    console.print(
-        f"{result.events} events (seq {result.first_seq}..{result.last_seq}), "
-        f"{result.firings} firings, {seconds:.2f}s ({rate:,.0f} events/s)"
-        + (" [yellow]truncated: narrow the range[/yellow]" if result.truncated else "")
-    )
+
+    emit(data, table, fmt=output)
 
 
 @app.command("coverage")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from service.auditlog.schemas import Timestamp
 
 
 class RuleCounters(BaseModel):
@@ -79,8 +81,8 @@ class BacktestIn(BaseModel):
             "absent: the deployed rules"
         ),
     ] = None
-    since: AwareDatetime | None = Field(default=None, description="event time >= since")
-    until: AwareDatetime | None = Field(default=None, description="event time < until")
+    since: Timestamp | None = Field(default=None, description="event time >= since")
+    until: Timestamp | None = Field(default=None, description="event time < until")
     from_seq: int | None = Field(default=None, ge=1)
     to_seq: int | None = Field(default=None, ge=1)
 

@@ -50,9 +50,18 @@ def get_search(
     q: Annotated[str, Query(min_length=1, max_length=1024, description="words to find")],
     principal: Principal = Depends(require(Scope.read)),
     filters: EventFilters = Depends(event_filters),
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     include_raw: bool = False,
+    include_audit: Annotated[
+        bool,
+        Query(
+            description="also match Custody's own audit.read records (each read, query "
+            "included, is one); left out by default so a search never finds its own echo"
+        ),
+    ] = False,
     session: Session = Depends(get_session),
     index: SearchIndex = Depends(get_search_index),
 ) -> SearchPage:
@@ -63,7 +72,7 @@ def get_search(
         session=session,
         index=index,
         query=q,
-        filters=filters,
+        filters=filters.model_copy(update={"own_reads": include_audit}),
         after=after,
         limit=limit,
         include_raw=include_raw,

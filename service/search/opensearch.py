@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.auditlog.schemas import EventFilters
-from service.logformat import format_time
+from service.logformat import SERVER_SOURCE, format_time
 from service.search.documents import KEYWORDS
 from service.search.errors import SearchUnavailable
 from service.search.index import Hits, query_terms, words
@@ -137,4 +137,7 @@ def _filter_clauses(filters: EventFilters) -> list[dict[str, Any]]:
         when["lt"] = format_time(filters.until)
     if when:
         clauses.append({"range": {"time": when}})
+    if not filters.own_reads:
+        own = [{"term": {"source": SERVER_SOURCE}}, {"term": {"action": "audit.read"}}]
+        clauses.append({"bool": {"must_not": [{"bool": {"filter": own}}]}})
     return clauses

@@ -55,7 +55,9 @@ def post_snooze(
 def get_snoozes(
     _: Principal = Depends(require(Scope.read)),
     active: Annotated[bool, Query(description="only snoozes in force now")] = False,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,9}$", description="next_cursor of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     session: Session = Depends(get_session),
 ) -> SnoozePage:

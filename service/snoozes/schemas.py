@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.auditlog.schemas import Timestamp
 from service.snoozes.models import Snooze
 
 
@@ -20,7 +21,7 @@ class SnoozeCreate(BaseModel):
     entity: Annotated[str, Field(max_length=600)] | None = Field(
         default=None, description="TYPE:VALUE: silence firings whose evidence carries it"
     )
-    until: AwareDatetime
+    until: Timestamp
     reason: Annotated[str, Field(min_length=3, max_length=2000)]
 
     @model_validator(mode="after")

@@ -17,7 +17,6 @@ from service.adapters.registry import skipped
 from service.auth.schemas import Scope
 from service.cli import app as cli
 from tests.adapters.helpers import check_event, fixture
-from tests.incidents.test_live import server  # noqa: F401  (the live uvicorn fixture)
 
 INSPECT = "inspect-ai/prompt-injection-resistance.eval.json"
 
@@ -86,7 +85,7 @@ def test_technique_of_task_or_probe(name: str, technique: str | None) -> None:
 
 
 def test_custody_ship_sends_the_eval_log(
-    client: TestClient, make_token: Any, server: str  # noqa: F811
+    client: TestClient, make_token: Any, server: str
 ) -> None:
     env = {"CUSTODY_URL": server, "CUSTODY_TOKEN": make_token(Scope.ingest)}
     result = CliRunner().invoke(cli, ["ship", str(fixture(INSPECT))], env=env)

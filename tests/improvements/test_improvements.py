@@ -118,6 +118,6 @@ def test_backtest_a_proposed_rule_against_the_incident_window(
         cli, ["rules", "backtest", "--incident", inc["id"], "--rules", str(rule)], env=env
     )
     assert result.exit_code == 0, result.output
-    assert "Incidents that would have opened (1)" in result.output
+    assert "Incidents that would have opened: 1" in result.output
     missing = CliRunner().invoke(cli, ["rules", "backtest", "--incident", "INC-42"], env=env)
     assert missing.exit_code == 2 and "No incident INC-42" in missing.output

@@ -68,6 +68,6 @@ def test_backtest_prints_would_be_incidents(
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "(2)" in result.output and "denied_burst" in result.output
+    assert "would have opened: 2" in result.output and "denied_burst" in result.output
     assert "actor.id=mallory" in result.output
     assert "7 events" in result.output

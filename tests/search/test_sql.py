@@ -13,8 +13,10 @@ from tests.search.conftest import seed
 def _ids(client: TestClient, **params: Any) -> list[str]:
     r = client.get("/v1/search", params=params)
     assert r.status_code == 200, r.text
-    # Each search's own audit.read is committed first and names the query: leave it out.
-    return [e["id"] for e in r.json()["items"] if e["action"] != "audit.read"]
+    # Each search's own audit.read is committed first and names the query: it is left out.
+    items = r.json()["items"]
+    assert all(e["action"] != "audit.read" for e in items), items
+    return [e["id"] for e in items]
 
 
 def test_text_matches_fields_and_payload_case_insensitively(client: TestClient) -> None:
@@ -93,3 +95,13 @@ def test_erased_words_are_found_nowhere(client: TestClient) -> None:
         assert r.status_code == 200, r.text
     assert _ids(client, q="exfiltrate") == ["s0", "s15", "s20"]
     assert _ids(client, q="req-10") == ["s10"]  # the hashed record stays searchable
+
+
+def test_search_leaves_out_its_own_echo_unless_asked(client: TestClient) -> None:
+    seed(client)
+    first = client.get("/v1/search", params={"q": "exfiltrate"}).json()["items"]
+    again = client.get("/v1/search", params={"q": "exfiltrate"}).json()["items"]
+    assert [e["seq"] for e in again] == [e["seq"] for e in first]
+    asked = client.get("/v1/search", params={"q": "exfiltrate", "include_audit": "true"})
+    reads = [e for e in asked.json()["items"] if e["action"] == "audit.read"]
+    assert len(reads) == 3 and all(e["source"] == "custody" for e in reads)

@@ -18,7 +18,6 @@ from service.db import session_scope
 from service.sharing.content import api_key_digest
 from tests.conftest import event
 from tests.incidents.conftest import open_incident, patch
-from tests.incidents.test_live import server  # noqa: F401  (the live uvicorn fixture)
 
 AMBER = "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"
 
@@ -98,11 +97,11 @@ def test_misp_event_and_tlp_levels(client: TestClient, sessions: Any) -> None:
         assert sum(1 for r in reads if r and r.endswith("/export")) == 2
 
 
-def test_share_from_the_terminal(client: TestClient, server: str, make_token: Any) -> None:  # noqa: F811
+def test_share_from_the_terminal(client: TestClient, server: str, make_token: Any) -> None:
     inc = _incident(client)
     env = {"CUSTODY_URL": server, "CUSTODY_TOKEN": make_token(Scope.read)}
     result = CliRunner().invoke(cli, ["share", inc["id"], "--format", "stix"], env=env)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["type"] == "bundle"
+    assert json.loads(result.stdout)["type"] == "bundle"
     missing = CliRunner().invoke(cli, ["share", "INC-99"], env=env)
     assert missing.exit_code == 1 and "INC-99" in missing.output

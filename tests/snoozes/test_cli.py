@@ -11,10 +11,9 @@ from typer.testing import CliRunner
 from service.auth.schemas import Scope
 from service.cli import app as cli
 from service.snoozes.cli import parse_until
-from tests.incidents.test_live import server  # noqa: F401  (the live uvicorn fixture)
 
 
-def test_snooze_lifecycle_from_the_terminal(server: str, make_token: Any) -> None:  # noqa: F811
+def test_snooze_lifecycle_from_the_terminal(server: str, make_token: Any) -> None:
     env = {"CUSTODY_URL": server, "CUSTODY_TOKEN": make_token(Scope.respond), "COLUMNS": "200"}
     runner = CliRunner()
 
@@ -22,7 +21,7 @@ def test_snooze_lifecycle_from_the_terminal(server: str, make_token: Any) -> Non
                                "--group", "resource.id=gr-staging", "--reason", "planned teardown",
                                "--json"], env=env)  # fmt: skip
     assert made.exit_code == 0, made.output
-    snooze = json.loads(made.output)
+    snooze = json.loads(made.stdout)
     assert snooze["group"] == {"resource.id": "gr-staging"} and snooze["active"] is True
     assert snooze["rule_id"] == "07b2abcd-9463-4ed7-bc8d-914dcf26f852"
 
@@ -34,9 +33,9 @@ def test_snooze_lifecycle_from_the_terminal(server: str, make_token: Any) -> Non
         cli, ["snoozes", "release", snooze["id"], "--reason", "teardown done", "--json"], env=env
     )
     assert released.exit_code == 0, released.output
-    assert json.loads(released.output)["active"] is False
+    assert json.loads(released.stdout)["active"] is False
     shown = runner.invoke(cli, ["snoozes", "show", snooze["id"], "--json"], env=env)
-    assert json.loads(shown.output)["released_by"]
+    assert json.loads(shown.stdout)["released_by"]
 
     # Bad input: one clear line, nothing created.
     args = ["--until", "1h", "--entity", "ip:203.0.113.7", "--reason", "x y z"]
@@ -48,7 +47,7 @@ def test_snooze_lifecycle_from_the_terminal(server: str, make_token: Any) -> Non
                                       "--reason", "x y z"], env=env)  # fmt: skip
         assert refused.exit_code == 2, refused.output
     everything = runner.invoke(cli, ["snoozes", "list", "--json"], env=env)
-    assert [s["id"] for s in json.loads(everything.output)] == [snooze["id"]]
+    assert [s["id"] for s in json.loads(everything.stdout)] == [snooze["id"]]
 
 
 def test_until_accepts_durations_and_rfc3339_with_an_offset() -> None:

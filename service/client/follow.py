@@ -115,6 +115,7 @@ class Follower:
             state = os.path.abspath(state_file)
             self._exclude |= {state, state + ".tmp"}
         self._retired: set[str] = set()  # keys of entries no longer at the path
+        self._read: dict[str, int] = {}  # key -> offset read up to, in this run
 
     # ------------------------------------------------------------------ startup
 
@@ -142,16 +143,19 @@ class Follower:
                 return candidate
         return None
 
-    def _backlog(self) -> Iterator[Record]:
+    def _backlog(self, since: float) -> Iterator[Record]:
+        """Finish the known files rotation moved, and read whole the rotated files never
+        seen that changed after `since` (the last state save, or when the file just
+        replaced was opened: rotated twice before the shipper looked)."""
         registry = self.registry
         current = self._current()
         with registry.lock:
             entries = list(registry.entries)
         if current is not None:
             stat, fp = current
-            at_path = [e for e in entries if e.same_file(stat, fp)]
+            at_path = [e for e in entries if e.key not in self._retired and e.same_file(stat, fp)]
             if at_path and stat.st_size >= at_path[-1].offset:
-                entries.remove(at_path[-1])  # followed below, from its offset
+                entries.remove(at_path[-1])  # followed next, from its offset
             elif at_path:  # truncated since: its copy, if any, is among the siblings
                 self._retired.add(at_path[-1].key)
         candidates = siblings(self.path, self._exclude)
@@ -163,16 +167,15 @@ class Follower:
                 lost.append(entry)
                 continue
             candidates.remove(found)
-            if found.stat.st_size > entry.offset or found.gz:
+            if found.stat.st_size > self._position(entry) or found.gz:
                 plan.append((found.stat.st_mtime, found, entry))
             self._retired.add(entry.key)
         for entry in lost:
             self.note(f"forgetting {entry.path}: rotated out of reach")
         registry.forget(lost)
-        if registry.saved_at:
-            # Written after the last save and never seen: rotated twice while we were down.
+        if since:
             for candidate in candidates:
-                if candidate.stat.st_mtime <= registry.saved_at or candidate.fp is None:
+                if candidate.stat.st_mtime <= since or candidate.fp is None:
                     continue
                 entry = registry.add(candidate.stat, candidate.fp, candidate.path)
                 plan.append((candidate.stat.st_mtime, candidate, entry))
@@ -180,8 +183,13 @@ class Follower:
         for _mtime, candidate, entry in plan:
             if self.stop.is_set():
                 return
-            self.note(f"finishing rotated {candidate.path} from byte {entry.offset}")
-            yield from self._finish(candidate.path, candidate.gz, entry, entry.offset)
+            position = self._position(entry)
+            self.note(f"finishing rotated {candidate.path} from byte {position}")
+            yield from self._finish(candidate.path, candidate.gz, entry, position)
+
+    def _position(self, entry: Entry) -> int:
+        """Where to go on in a file: acknowledged, or further if read in this run."""
+        return max(entry.offset, self._read.get(entry.key, 0))
 
     def _finish(self, path: str, gz: bool, entry: Entry, offset: int) -> Iterator[Record]:
         """The complete lines of a file no longer written to, from `offset` to its end."""
@@ -228,7 +236,8 @@ class Follower:
         return stream, entry, entry.offset
 
     def __iter__(self) -> Iterator[Record | Idle]:
-        yield from self._backlog()
+        yield from self._backlog(self.registry.saved_at)
+        opened_at = 0.0
         stream: IO[bytes] | None = None
         entry: Entry | None = None
         offset, pending = 0, b""
@@ -243,7 +252,13 @@ class Follower:
                         continue
                     stream, entry, offset = opened
                     pending, drained, quiet_since = b"", False, time.monotonic()
+                    opened_at = time.time()
                 chunk = stream.read(READ_SIZE)
+                switched = None
+                if chunk and not self._same_start(stream, entry):
+                    # Truncated and written past our position before we looked: what we
+                    # just read is the middle of the new content, not the rest of ours.
+                    chunk, switched = b"", "truncated"
                 if chunk:
                     pending += chunk
                     cut = pending.rfind(b"\n") + 1
@@ -257,7 +272,7 @@ class Follower:
                 if quiet_since is not None and time.monotonic() - quiet_since >= self.idle:
                     quiet_since = None
                     yield IDLE
-                switched = self._rotated(entry, offset + len(pending))
+                switched = switched or self._rotated(entry, offset + len(pending))
                 if switched == "replaced" and not drained:
                     drained = True  # lines written just before the rotation come first
                     continue
@@ -267,11 +282,16 @@ class Follower:
                     self._retired.add(entry.key)
                     stream.close()
                     stream = entry = None
+                    yield from self._backlog(opened_at)
                     continue
                 self.stop.wait(self.poll)
         finally:
             if stream is not None:
                 stream.close()
+
+    @staticmethod
+    def _same_start(stream: IO[bytes], entry: Entry) -> bool:
+        return entry.matches(fingerprint(os.pread(stream.fileno(), FINGERPRINT_BYTES, 0)))
 
     def _from_copy(self, entry: Entry, offset: int) -> Iterator[Record]:
         """copytruncate: what was written after our last read went into the copy."""
@@ -292,6 +312,12 @@ class Follower:
             return "replaced"
         if stat.st_size < position:
             return "truncated"
+        try:  # truncated and already written past our position: another first line
+            with open(self.path, "rb") as stream:
+                if not entry.matches(_fingerprint_of(stream)):
+                    return "truncated"
+        except FileNotFoundError:
+            return None
         return None
 
     def _lines(self, data: bytes, offset: int, entry: Entry, path: str) -> Iterator[Record]:
@@ -306,3 +332,4 @@ class Follower:
             except orjson.JSONDecodeError as exc:
                 raise InputError(origin, f"malformed JSON: {exc}") from None
             yield from records_of(origin, value, start, offset, line, entry.key)
+        self._read[entry.key] = offset

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -210,9 +211,30 @@ def test_rotated_files_are_finished_first_and_keep_their_ids(tmp_path: Path) -> 
             str(path),
             registry=Registry([dataclasses.replace(entry, offset=0)]),
             stop=threading.Event(),
-        )._backlog()
+        )._backlog(0)
     )
     assert event_lines(again[0], None) == original
+
+
+def test_copytruncate_while_reading_finishes_from_the_copy(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    path.write_bytes(ndjson(*(event(id=f"a{i}") for i in range(3))))
+    follower = Follower(str(path), registry=Registry(), stop=threading.Event(), poll=0.01)
+    items = iter(follower)
+    first = next(items)  # the reader is pulled: it stops here
+    assert isinstance(first, Record) and first.value["id"] == "a0"
+    with path.open("ab") as f:
+        f.write(ndjson(event(id="a3")))
+    shutil.copyfile(path, tmp_path / "audit.log.1")
+    with path.open("r+b") as f:  # and written past the old position before it looks
+        f.truncate(0)
+        f.write(ndjson(*(event(id=f"b{i}") for i in range(10))))
+    got: list[str] = []
+    while len(got) < 13:
+        item = next(items)
+        if isinstance(item, Record):
+            got.append(item.value["id"])
+    assert got == ["a1", "a2", "a3"] + [f"b{i}" for i in range(10)]
 
 
 def test_inode_reuse_is_a_new_file(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from service import problems
 from service.auditlog.api import router as log_router
 from service.auth.api import router as token_router
 from service.auth.ratelimit import RateLimiter
+from service.availability import WriteHealth
 from service.config import Settings
 from service.db import make_engine, make_sessionmaker
 from service.evidence.api import router as evidence_router
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
     app.state.ingest_limiter = RateLimiter(per_minute=settings.ingest_rate_limit_per_minute)
     app.state.failure_limiter = RateLimiter(per_minute=30, burst=10)
+    app.state.write_health = WriteHealth(hold=settings.unavailable_retry_after)
 
     problems.install(app)
     app.add_middleware(RequestContext)

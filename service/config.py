@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     ingest_rate_limit_per_minute: int = Field(default=60_000, ge=1)
     metrics_open: bool = False
 
+    # Database outages: a 503 asks clients to come back after this many seconds, and
+    # /readyz stays not-ready that long after a write failed for one. On SQLite, /readyz
+    # also wants this much free disk next to the database file.
+    unavailable_retry_after: int = Field(default=5, ge=1, le=3600)
+    min_free_disk_bytes: int = Field(default=16 * MiB, ge=0)
+
     # Background work (rules engine, checkpointer) in-process with `custody serve`.
     # Unset: on for the embedded SQLite default, off for PostgreSQL (run `custody worker`).
     run_background: bool | None = None

@@ -9,10 +9,13 @@ PostgreSQL and by SQLite's result text; anything else stays a 500.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, exc, text
 
 from service.db import WRITE_OPTION
@@ -23,6 +26,9 @@ from service.db import WRITE_OPTION
 # transaction, lock not available, statement/lock timeout, serialization and deadlock.
 PG_CLASSES = ("08", "53", "57P")
 PG_CODES = frozenset({"25006", "55P03", "57014", "40001", "40P01"})
+# Room a SQLite write probe asks for (allocated in the page cache, rolled back): about
+# one large ingest batch.
+PROBE_BYTES = 256 * 1024
 SQLITE_TEXTS = (
     "database or disk is full",
     "disk i/o error",
@@ -34,29 +40,39 @@ SQLITE_TEXTS = (
 
 
 def unavailable_reason(error: BaseException) -> str | None:
-    """Why the database could not do it, if that is an outage; None for anything else."""
+    """Why the database could not do it, if that is an outage; None for anything else.
+    Takes SQLAlchemy's wrapped errors and the drivers' own (bulk inserts use the driver)."""
     if isinstance(error, exc.TimeoutError):
         return "no database connection free (pool exhausted)"
-    if not isinstance(error, exc.DBAPIError):
+    if isinstance(error, exc.DBAPIError):
+        if error.orig is None:
+            return None
+        orig: BaseException = error.orig
+        if error.connection_invalidated:
+            return f"database connection lost: {_first_line(orig)}"
+    elif isinstance(error, sqlite3.Error | psycopg.Error):
+        orig = error
+    else:
         return None
-    orig = error.orig
-    lines = str(orig).strip().splitlines()
-    message = lines[0][:200] if lines else type(orig).__name__
-    if error.connection_invalidated:
-        return f"database connection lost: {message}"
+    message = _first_line(orig)
     state = getattr(orig, "sqlstate", None)
     if isinstance(state, str):
         if state.startswith(PG_CLASSES) or state in PG_CODES:
             return f"database unavailable ({state}): {message}"
         return None
-    if type(orig).__module__.startswith("sqlite3"):
+    if isinstance(orig, sqlite3.Error):
         if any(t in message.lower() for t in SQLITE_TEXTS):
             return f"database unavailable: {message}"
         return None
-    # psycopg without a SQLSTATE: the connection could not be made or broke.
-    if isinstance(error, exc.OperationalError | exc.InterfaceError):
+    # psycopg without a SQLSTATE: the connection could not be made, or broke.
+    if isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError):
         return f"database unreachable: {message}"
     return None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else type(error).__name__
 
 
 @dataclass
@@ -94,15 +110,18 @@ def probe(engine: Engine, min_free_bytes: int) -> str | None:
             if free < min_free_bytes:
                 return f"disk nearly full: {free} bytes free next to {path}"
         with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
+            raw: Any = conn.connection.driver_connection
             # Readiness answers quickly: a writer holding the lock longer is an outage too.
-            conn.exec_driver_sql("PRAGMA busy_timeout=2000")
+            raw.execute("PRAGMA busy_timeout=2000")
             try:
                 with conn.begin() as transaction:  # BEGIN IMMEDIATE: takes the write lock
                     conn.exec_driver_sql("CREATE TABLE custody_write_probe (b BLOB)")
-                    conn.exec_driver_sql("INSERT INTO custody_write_probe VALUES (zeroblob(8192))")
+                    conn.exec_driver_sql(
+                        "INSERT INTO custody_write_probe VALUES (zeroblob(?))", (PROBE_BYTES,)
+                    )
                     transaction.rollback()
             finally:
-                conn.exec_driver_sql("PRAGMA busy_timeout=30000")
+                raw.execute("PRAGMA busy_timeout=30000")
         return None
     with engine.connect() as conn:
         read_only = conn.execute(

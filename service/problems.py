@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -114,6 +116,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(SATimeoutError)
+    @app.exception_handler(sqlite3.Error)
+    @app.exception_handler(psycopg.Error)
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         reason = unavailable_reason(exc)
         if reason is None:

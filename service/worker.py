@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
+from service.leader import Leadership
 from service.logging import get_logger
 
 log = get_logger(__name__)
@@ -49,9 +50,27 @@ def run(
     *,
     idle_sleep: float = 0.2,
 ) -> None:
-    """Run every task until `stop` is set. A failing task is logged and retried later;
-    its cursor only moves on commit, so nothing it was processing is lost."""
+    """Run every task until `stop` is set, while this process leads (service.leader);
+    a standby waits to take over. A failing task is logged and retried later; its
+    cursor only moves on commit, so nothing it was processing is lost."""
+    leadership = Leadership(factory.kw["bind"])
+    try:
+        _run(tasks, factory, stop, idle_sleep, leadership)
+    finally:
+        leadership.release()
+
+
+def _run(
+    tasks: Sequence[BackgroundTask],
+    factory: sessionmaker[Session],
+    stop: threading.Event,
+    idle_sleep: float,
+    leadership: Leadership,
+) -> None:
     while not stop.is_set():
+        if not leadership.holds():
+            stop.wait(min(idle_sleep, leadership.retry_every))
+            continue
         busy = False
         for task in tasks:
             try:

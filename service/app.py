@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from service import problems
 from service.auditlog.api import router as log_router
 from service.auth.api import router as token_router
-from service.auth.ratelimit import RateLimiter
+from service.auth.ratelimit import make_limiter
 from service.availability import WriteHealth
 from service.config import Settings
 from service.db import make_engine, make_sessionmaker
@@ -62,9 +62,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.metrics = Metrics()
     app.state.metrics.registry.register(DatabaseCollector(app.state.sessionmaker))
-    app.state.limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
-    app.state.ingest_limiter = RateLimiter(per_minute=settings.ingest_rate_limit_per_minute)
-    app.state.failure_limiter = RateLimiter(per_minute=30, burst=10)
+    app.state.limiter = make_limiter(engine, "api", per_minute=settings.rate_limit_per_minute)
+    app.state.ingest_limiter = make_limiter(
+        engine, "ingest", per_minute=settings.ingest_rate_limit_per_minute
+    )
+    app.state.failure_limiter = make_limiter(engine, "auth-failure", per_minute=30, burst=10)
     app.state.write_health = WriteHealth(hold=settings.unavailable_retry_after)
 
     problems.install(app)

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     max_attributes_bytes: int = Field(default=64 * 1024, ge=256)
     max_raw_bytes: int = Field(default=256 * 1024, ge=256)
 
+    # Content dedup for id-less events of these sources ("*": all), for forwarders that
+    # retry whole chunks: the same content within one to two windows is stored once.
+    content_dedup_sources: list[str] = Field(default_factory=list)
+    content_dedup_window_seconds: int = Field(default=600, ge=1)
+
     # Access control.
     rate_limit_per_minute: int = Field(default=600, ge=1)
     ingest_rate_limit_per_minute: int = Field(default=60_000, ge=1)

@@ -167,7 +167,7 @@ class Follower:
                 lost.append(entry)
                 continue
             candidates.remove(found)
-            if found.stat.st_size > self._position(entry) or found.gz:
+            if self._unfinished(entry, found):
                 plan.append((found.stat.st_mtime, found, entry))
             self._retired.add(entry.key)
         for entry in lost:
@@ -187,6 +187,12 @@ class Follower:
             self.note(f"finishing rotated {candidate.path} from byte {position}")
             yield from self._finish(candidate.path, candidate.gz, entry, position)
 
+    def _unfinished(self, entry: Entry, found: Candidate) -> bool:
+        position = self._position(entry)
+        if found.gz:  # final content: its length is known once read to the end
+            return entry.eof < 0 or position < entry.eof
+        return found.stat.st_size > position
+
     def _position(self, entry: Entry) -> int:
         """Where to go on in a file: acknowledged, or further if read in this run."""
         return max(entry.offset, self._read.get(entry.key, 0))
@@ -200,6 +206,7 @@ class Follower:
                 while not self.stop.is_set():
                     chunk = stream.read(READ_SIZE)
                     if not chunk:
+                        self.registry.finished(entry, offset)
                         return
                     pending += chunk
                     cut = pending.rfind(b"\n") + 1

@@ -68,6 +68,9 @@ class Entry:
     fingerprint_len: int
     offset: int  # acknowledged bytes of the uncompressed content
     path: str  # where it was last seen, for messages only
+    # Read to its end after rotation (it no longer grows): offset of its last complete
+    # line; -1 while it is or may be written. Saves re-reading a finished .gz.
+    eof: int = -1
 
     def matches(self, fp: tuple[int, str] | None) -> bool:
         if self.fingerprint is None:
@@ -152,6 +155,10 @@ class Registry:
                 if entry.key == key:
                     entry.offset = max(entry.offset, end)
 
+    def finished(self, entry: Entry, eof: int) -> None:
+        with self.lock:
+            entry.eof = eof
+
     def forget(self, entries: list[Entry]) -> None:
         with self.lock:
             self.entries = [e for e in self.entries if e not in entries]
@@ -166,4 +173,5 @@ def _entry(data: dict[str, Any]) -> Entry:
         int(data["fingerprint_len"]),
         int(data["offset"]),
         str(data["path"]),
+        int(data.get("eof", -1)),
     )

@@ -209,11 +209,23 @@ def test_rotated_files_are_finished_first_and_keep_their_ids(tmp_path: Path) -> 
     again = list(
         Follower(
             str(path),
-            registry=Registry([dataclasses.replace(entry, offset=0)]),
+            registry=Registry([dataclasses.replace(entry, offset=0, eof=-1)]),
             stop=threading.Event(),
         )._backlog(0)
     )
     assert event_lines(again[0], None) == original
+
+    # Read to its end once, a rotated .gz is not decompressed again at the next start.
+    registry.save(tmp_path / "state.json")
+    notes: list[str] = []
+    follower = Follower(
+        str(path),
+        registry=Registry.load(tmp_path / "state.json"),
+        stop=threading.Event(),
+        note=notes.append,
+    )
+    assert list(follower._backlog(0)) == []
+    assert notes == []
 
 
 def test_copytruncate_while_reading_finishes_from_the_copy(tmp_path: Path) -> None:

@@ -48,8 +48,8 @@ class Leadership:
             try:
                 self._conn.exec_driver_sql("SELECT 1")
                 return True
-            except exc.DBAPIError as error:
-                log.warning("worker.leadership_lost", error=str(error.orig)[:200])
+            except exc.SQLAlchemyError as error:
+                log.warning("worker.leadership_lost", error=str(error)[:200])
                 self._drop()
                 return False
         if now - self._tried < self.retry_every:
@@ -60,11 +60,11 @@ class Leadership:
     def _try(self) -> bool:
         try:
             conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        except exc.DBAPIError:
+        except exc.SQLAlchemyError:
             return False
         try:
             got = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({LOCK_KEY})").scalar_one()
-        except exc.DBAPIError:
+        except exc.SQLAlchemyError:
             conn.close()
             return False
         if not got:

@@ -21,9 +21,9 @@ from service.app import create_app
 from service.auth.schemas import Scope
 from service.auth.service import create_token
 from service.config import Settings
-from service.db import database, session_scope
+from service.db import database, make_engine, session_scope
 from service.evidence.models import CheckpointRow
-from service.leader import LOCK_KEY
+from service.leader import LOCK_KEY, Leadership
 from tests.conftest import REPO, event
 
 
@@ -141,3 +141,27 @@ def test_one_leader_and_takeover_after_kill_9(pg_url: str, tmp_path: Path, api: 
         first.stop()
         if second is not None:
             second.stop()
+
+
+def test_a_leader_whose_lock_connection_dies_steps_down(pg_url: str) -> None:
+    engines = [make_engine(pg_url), make_engine(pg_url)]
+    first, second = (Leadership(e, retry_every=0, check_every=0) for e in engines)
+    try:
+        assert first.holds()
+        assert not second.holds()
+        with database(pg_url) as factory, factory() as session:
+            session.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND (classid::bigint << 32) + objid::bigint = :key"
+                ),
+                {"key": LOCK_KEY},
+            )
+        assert not first.holds()  # it notices at its next check and stops
+        assert second.holds()
+        assert not first.holds()
+    finally:
+        first.release()
+        second.release()
+        for engine in engines:
+            engine.dispose()

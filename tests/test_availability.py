@@ -250,6 +250,29 @@ def test_postgres_refusing_connections_is_503_then_recovers(pg_url: str, tmp_pat
     assert stored(pg_url) == 20
 
 
+def test_postgres_read_only_is_503_then_recovers(pg_url: str, tmp_path: Path) -> None:
+    name = make_url(pg_url).database
+    app = create_app(settings_for(pg_url, tmp_path))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.headers["Authorization"] = f"Bearer {admin_token(app)}"
+        pg_admin(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        try:
+            r = client.post("/v1/events", json=batch(10, "r"))
+            assert_unavailable(r)
+            assert "25006" in r.json()["detail"]
+            time.sleep(1.1)  # past the hold: the probe itself sees the read-only session
+            assert client.get("/readyz").json()["reason"] == "database is read-only"
+        finally:
+            pg_admin(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+            pg_admin(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            )
+        wait_ready(client)
+        assert client.post("/v1/events", json=batch(10, "r")).json()["accepted"] == 10
+    app.state.engine.dispose()
+
+
 def test_postgres_connection_terminated_mid_request(pg_url: str, tmp_path: Path) -> None:
     """The ingest transaction's backend is killed while it waits for the chain head:
     503, and nothing of that batch is in the log."""

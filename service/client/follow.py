@@ -18,19 +18,18 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final, cast
+from typing import IO, Final
 
 import orjson
 
 from service.client.registry import FINGERPRINT_BYTES, Entry, Registry, fingerprint
 from service.client.registry import read_fingerprint as _fingerprint_of
+from service.client.rotation import Candidate, open_file, siblings
 from service.client.sources import InputError, Record, records_of
 
 
@@ -40,56 +39,6 @@ class Idle:
 
 IDLE: Final = Idle()
 READ_SIZE = 1024 * 1024
-# What logrotate and friends append: .1, .2.gz, -20261205, .2026-12-05, -20261205.gz.
-ROTATED = re.compile(r"[.-][0-9][0-9_:T.-]*(\.gz)?")
-
-
-@dataclass
-class Candidate:
-    """A rotated sibling of the followed file, as found on disk."""
-
-    path: str
-    stat: os.stat_result
-    gz: bool
-    _fp: tuple[int, str] | None = None
-    _read: bool = False
-
-    @property
-    def fp(self) -> tuple[int, str] | None:
-        if not self._read:
-            self._read = True
-            try:
-                with _open(self.path, self.gz) as stream:
-                    self._fp = fingerprint(stream.read(FINGERPRINT_BYTES))
-            except (OSError, EOFError, zlib.error):
-                self._fp = None
-        return self._fp
-
-
-def _open(path: str, gz: bool) -> IO[bytes]:
-    return cast(IO[bytes], gzip.open(path, "rb")) if gz else open(path, "rb")
-
-
-def siblings(path: str, exclude: set[str]) -> list[Candidate]:
-    """Rotated versions of `path` in its directory."""
-    folder, name = os.path.split(os.path.abspath(path))
-    found = []
-    try:
-        names = os.listdir(folder)
-    except FileNotFoundError:
-        return []
-    for other in names:
-        full = os.path.join(folder, other)
-        if not other.startswith(name) or full in exclude:
-            continue
-        if not ROTATED.fullmatch(other[len(name) :]):
-            continue
-        try:
-            stat = os.stat(full)
-        except FileNotFoundError:
-            continue
-        found.append(Candidate(full, stat, other.endswith(".gz")))
-    return found
 
 
 class Follower:
@@ -200,7 +149,7 @@ class Follower:
     def _finish(self, path: str, gz: bool, entry: Entry, offset: int) -> Iterator[Record]:
         """The complete lines of a file no longer written to, from `offset` to its end."""
         try:
-            with _open(path, gz) as stream:
+            with open_file(path, gz) as stream:
                 stream.seek(offset)  # a gzip stream seeks by reading forward
                 pending = b""
                 while not self.stop.is_set():

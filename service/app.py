@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 from service import docs, openapi, problems
 from service.auditlog.api import router as log_router
 from service.auth.api import router as token_router
-from service.auth.ratelimit import RateLimiter
+from service.auth.ratelimit import make_limiter
 from service.auth.throttle import FailureThrottle, ThrottleFlusher
+from service.availability import WriteHealth
 from service.config import Settings
 from service.db import make_engine, make_sessionmaker
 from service.evidence.api import router as evidence_router
@@ -75,11 +76,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.metrics.registry.register(
         DatabaseCollector(app.state.sessionmaker, settings.signing_key_path)
     )
-    app.state.limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
-    app.state.ingest_limiter = RateLimiter(per_minute=settings.ingest_rate_limit_per_minute)
+    app.state.limiter = make_limiter(engine, "api", per_minute=settings.rate_limit_per_minute)
+    app.state.ingest_limiter = make_limiter(
+        engine, "ingest", per_minute=settings.ingest_rate_limit_per_minute
+    )
     app.state.auth_throttle = FailureThrottle(
         per_minute=settings.auth_failures_per_minute, burst=settings.auth_failure_burst
     )
+    app.state.write_health = WriteHealth(hold=settings.unavailable_retry_after)
 
     problems.install(app)
     app.add_middleware(RequestContext)

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # OTLP receiver: spans and log records without gen_ai.* attributes are dropped
     # unless this is on (then stored as otel.span / otel.log).
     otlp_keep_non_genai: bool = False
+    # Content dedup for id-less events of these sources ("*": all), for forwarders that
+    # retry whole chunks: the same content within one to two windows is stored once.
+    content_dedup_sources: list[str] = Field(default_factory=list)
+    content_dedup_window_seconds: int = Field(default=600, ge=1)
 
     # Access control.
     rate_limit_per_minute: int = Field(default=600, ge=1)
@@ -45,6 +49,12 @@ class Settings(BaseSettings):
     auth_failure_burst: int = Field(default=10, ge=1)
     auth_failures_per_minute: int = Field(default=30, ge=1)
     auth_throttle_flush_seconds: float = Field(default=10.0, gt=0)
+
+    # Database outages: a 503 asks clients to come back after this many seconds, and
+    # /readyz stays not-ready that long after a write failed for one. On SQLite, /readyz
+    # also wants this much free disk next to the database file.
+    unavailable_retry_after: int = Field(default=5, ge=1, le=3600)
+    min_free_disk_bytes: int = Field(default=16 * MiB, ge=0)
 
     # Background work (rules engine, checkpointer) in-process with `custody serve`.
     # Unset: on for the embedded SQLite default, off for PostgreSQL (run `custody worker`).

@@ -48,7 +48,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _sqlite_pragmas(engine)
         return engine
     if "poolclass" not in kwargs:
-        kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+        for key, value in {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}.items():
+            kwargs.setdefault(key, value)
         # No server-side prepared statements: after five runs psycopg would prepare the
         # idempotency lookup, and PostgreSQL's generic plan for it scanned the whole source
         # (ingest fell from ~7k to ~1k events/s as the table grew).

@@ -49,6 +49,7 @@ TABLE_GRANTS: dict[str, str] = {
     "improvements": CHANGE,
     "rule_stats": CHANGE,
     "search_index_state": CHANGE,
+    "rate_buckets": CHANGE,
     # Rows that are replaced or expire.
     "incident_runbooks": FULL,
     "rule_seen": FULL,

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from service.auth.deps import authenticate_request, public
 from service.auth.errors import Forbidden
 from service.auth.schemas import GRANTS, Scope
+from service.availability import probe, unavailable_reason
 from service.evidence.guard import CheckpointRefused, check_database
 from service.migrate import is_up_to_date
 
@@ -18,22 +19,30 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", dependencies=[Depends(public())])
 def healthz() -> dict[str, str]:
+    """The process is alive and answering; says nothing about the database."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", dependencies=[Depends(public())])
 def readyz(request: Request) -> JSONResponse:
-    engine = request.app.state.engine
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        migrated = is_up_to_date(engine)
-    except Exception as exc:
-        return JSONResponse({"status": "unavailable", "reason": str(exc)[:200]}, status_code=503)
-    if not migrated:
+    """Can this process take writes now: the database answers and accepts a write (see
+    service.availability.probe), it is migrated, and no write failed for an outage in
+    the last `unavailable_retry_after` seconds. Recovers by itself."""
+    state = request.app.state
+    settings = state.settings
+    reason = state.write_health.recent_failure()
+    if reason is None:
+        try:
+            reason = probe(state.engine, settings.min_free_disk_bytes)
+            if reason is None and not is_up_to_date(state.engine):
+                reason = "database not migrated: run custody db upgrade"
+        except Exception as exc:
+            reason = unavailable_reason(exc) or str(exc)[:200]
+    if reason is not None:
         return JSONResponse(
-            {"status": "unavailable", "reason": "database not migrated: run custody db upgrade"},
+            {"status": "unavailable", "reason": reason},
             status_code=503,
+            headers={"Retry-After": str(settings.unavailable_retry_after)},
         )
     # The log no longer extends what was signed: serving proofs and exports from it
     # would hand out a forgery, so the instance is not ready until someone looks.

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.auth.errors import RateLimited
+from service.availability import unavailable_reason
 from service.errors import ServiceError
 
 log = structlog.get_logger(__name__)
@@ -130,10 +134,34 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("request.failed", path=request.url.path, exc_info=exc)
+        return _failed(request, exc)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(SATimeoutError)
+    @app.exception_handler(sqlite3.Error)
+    @app.exception_handler(psycopg.Error)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        reason = unavailable_reason(exc)
+        if reason is None:
+            return _failed(request, exc)
+        request.app.state.write_health.failed(reason)
+        log.warning("database.unavailable", path=request.url.path, reason=reason)
+        retry = request.app.state.settings.unavailable_retry_after
         return problem(
-            500,
-            "Internal server error",
-            "The server failed; nothing from this request was acknowledged.",
+            503,
+            "Service unavailable",
+            f"The database cannot take requests now ({reason}). Retry in {retry} s; "
+            "nothing was acknowledged, and events with ids are never stored twice.",
             instance=request.url.path,
+            headers={"Retry-After": str(retry)},
         )
+
+
+def _failed(request: Request, exc: Exception) -> JSONResponse:
+    log.error("request.failed", path=request.url.path, exc_info=exc)
+    return problem(
+        500,
+        "Internal server error",
+        "The server failed; nothing from this request was acknowledged.",
+        instance=request.url.path,
+    )

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.heartbeat import beat
+from service.leader import Leadership
 from service.logging import get_logger
 
 log = get_logger(__name__)
-HEARTBEAT_SECONDS = 10.0
 
 
 class BackgroundTask(Protocol):
@@ -63,34 +63,55 @@ def run(
     idle_sleep: float = 0.2,
     heartbeat: Path | None = None,
 ) -> None:
-    """Run every task in its own thread until `stop` is set; while all of them are
-    alive, touch `heartbeat` (if given) every few seconds for the health check.
+    """Run every task in its own thread until `stop` is set, while this process leads
+    (service.leader: the rules engine and the checkpointer must run once across
+    replicas; a standby waits and takes over when the leader dies).
 
     One thread per task so that a slow task (a notification target timing out, a long
     checkpoint) never delays another: the rules engine keeps opening incidents while a
     webhook hangs. Each task's cursor only moves when its transaction commits, so a
-    failure loses nothing it was processing."""
+    failure loses nothing it was processing. While every thread is alive the
+    `heartbeat` file (if given) is touched, for the health check."""
+    leadership = Leadership(factory.kw["bind"])
+    leading, halt = threading.Event(), threading.Event()
     threads = [
         threading.Thread(
-            target=_loop, args=(task, factory, stop, idle_sleep), name=f"custody-{task.name}"
+            target=_loop,
+            args=(task, factory, stop, halt, leading, idle_sleep),
+            name=f"custody-{task.name}",
         )
         for task in tasks
     ]
     for thread in threads:
         thread.start()
-    while True:
-        if heartbeat and all(t.is_alive() for t in threads):
-            beat(heartbeat)
-        if stop.wait(HEARTBEAT_SECONDS):
-            break
-    for thread in threads:
-        thread.join()
+    try:
+        while not stop.is_set():
+            if leadership.holds():
+                leading.set()
+            else:
+                leading.clear()
+            if heartbeat and all(t.is_alive() for t in threads):
+                beat(heartbeat)
+            stop.wait(min(1.0, leadership.retry_every, leadership.check_every))
+    finally:
+        leading.clear()
+        halt.set()
+        for thread in threads:
+            thread.join()
+        leadership.release()
 
 
 def _loop(
-    task: BackgroundTask, factory: sessionmaker[Session], stop: threading.Event, idle: float
+    task: BackgroundTask,
+    factory: sessionmaker[Session],
+    stop: threading.Event,
+    halt: threading.Event,
+    leading: threading.Event,
+    idle: float,
 ) -> None:
-    while not stop.is_set():
+    while not (stop.is_set() or halt.is_set()):
+        if not leading.wait(0.5):
+            continue  # a standby: the leader runs the tasks
         try:
             busy = task.run_once(factory)
         except Exception:

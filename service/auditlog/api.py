@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from service.auditlog import queries
 from service.auditlog.chain import read_head
+from service.auditlog.dedup import ContentDedup
 from service.auditlog.erase import erase_payload
 from service.auditlog.formats import InputFormat, parse_body
 from service.auditlog.prepare import Limits
@@ -88,6 +89,11 @@ def post_events(
         partial=partial,
         bound_source=principal.source,
         origin=principal.token_id,
+        dedup=ContentDedup(
+            frozenset(settings.content_dedup_sources), settings.content_dedup_window_seconds
+        )
+        if settings.content_dedup_sources
+        else None,
     )
     result = ingest(session=session, parsed=parsed, options=options)
     session.commit()  # before the response: an acknowledged event is a committed event

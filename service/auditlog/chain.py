@@ -57,6 +57,12 @@ def read_head(session: Session) -> tuple[int, str]:
     return int(row.seq), str(row.hash)
 
 
+def existing_ids(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (source, id) keys are stored."""
+    found = _existing(session, list(keys))
+    return {(source, str(event_id)) for source, event_id in found}
+
+
 def _existing(
     session: Session, keys: list[tuple[str, str | None]]
 ) -> dict[tuple[str, str | None], str]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from service.auditlog.chain import append, read_head
+from service.auditlog.dedup import ContentDedup, assign_content_ids
 from service.auditlog.errors import EventConflict, InvalidEvents
 from service.auditlog.parse import Parsed
 from service.auditlog.prepare import Limits, Prepared, SourceForbidden, prepare
@@ -27,6 +28,7 @@ class IngestOptions:
     origin: str
     partial: bool = False
     bound_source: str | None = None
+    dedup: ContentDedup | None = None
 
 
 def ingest(*, session: Session, parsed: Parsed, options: IngestOptions) -> IngestResult:
@@ -73,6 +75,9 @@ def ingest(*, session: Session, parsed: Parsed, options: IngestOptions) -> Inges
     # Ingest never writes server records, whatever calls it.
     assert options.origin, "origin must be the submitting token's id"
     assert options.origin != SERVER_ORIGIN, "origin must be the submitting token's id"
+    deduplicated = 0
+    if options.dedup is not None:
+        ready, deduplicated = assign_content_ids(session, ready, options.dedup)
     appended = append(session=session, events=ready, origin=options.origin)
     if appended.conflicts:
         if not options.partial:
@@ -92,7 +97,7 @@ def ingest(*, session: Session, parsed: Parsed, options: IngestOptions) -> Inges
         )
     return IngestResult(
         accepted=appended.accepted,
-        duplicates=appended.duplicates,
+        duplicates=appended.duplicates + deduplicated,
         rejected=len({e.index for e in errors}),
         first_seq=appended.first_seq,
         last_seq=appended.last_seq,

@@ -1,7 +1,5 @@
-"""Per-key token buckets, in process memory.
-
-Each API process limits on its own; behind N replicas the effective limit is N times
-the setting. That is acceptable for abuse protection, not for billing.
+"""Per-key token buckets: in process memory on SQLite (one process owns the file), in
+PostgreSQL otherwise, so replicas behind a load balancer share one limit per key.
 """
 
 from __future__ import annotations
@@ -10,6 +8,8 @@ import math
 import threading
 import time
 from collections.abc import Callable
+
+from sqlalchemy import Engine, text
 
 
 class RateLimiter:
@@ -49,3 +49,51 @@ class RateLimiter:
     @staticmethod
     def retry_after(wait: float) -> int:
         return max(1, math.ceil(wait))
+
+
+# One statement, atomic across processes: refill by elapsed time, take if there is enough.
+# In SET, `b.` is the row before the update.
+_TAKE = text(
+    """
+    INSERT INTO rate_buckets AS b (key, tokens, stamp, allowed)
+    VALUES (:key, :capacity - :cost, extract(epoch FROM now()), true)
+    ON CONFLICT (key) DO UPDATE SET
+      allowed = least(:capacity, b.tokens + (extract(epoch FROM now()) - b.stamp) * :rate)
+                >= :cost,
+      tokens = least(:capacity, b.tokens + (extract(epoch FROM now()) - b.stamp) * :rate)
+               - CASE WHEN least(:capacity, b.tokens + (extract(epoch FROM now()) - b.stamp)
+                                 * :rate) >= :cost THEN :cost ELSE 0 END,
+      stamp = extract(epoch FROM now())
+    RETURNING allowed, tokens
+    """
+)
+
+
+class SharedRateLimiter(RateLimiter):
+    """The same buckets kept in PostgreSQL (`rate_buckets`), keyed `name:key`."""
+
+    def __init__(
+        self, engine: Engine, name: str, *, per_minute: int, burst: int | None = None
+    ) -> None:
+        super().__init__(per_minute=per_minute, burst=burst)
+        self.engine = engine
+        self.name = name
+
+    def acquire(self, key: str, cost: float = 1.0) -> float:
+        params = {
+            "key": f"{self.name}:{key}"[:200],
+            "capacity": self.capacity,
+            "cost": cost,
+            "rate": self.rate,
+        }
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            allowed, tokens = conn.execute(_TAKE, params).one()
+        return 0.0 if allowed else (cost - float(tokens)) / self.rate
+
+
+def make_limiter(
+    engine: Engine, name: str, *, per_minute: int, burst: int | None = None
+) -> RateLimiter:
+    if engine.dialect.name == "postgresql":
+        return SharedRateLimiter(engine, name, per_minute=per_minute, burst=burst)
+    return RateLimiter(per_minute=per_minute, burst=burst)

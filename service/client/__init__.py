@@ -9,7 +9,7 @@ logging.getLogger("audit").addHandler(AuditHandler(url, token, source="gw"))
 """
 
 from service.client.handler import AuditHandler, AuditProcessor, BackgroundShipper
-from service.client.retry import GaveUp, Rejected, RetryPolicy
+from service.client.retry import GaveUp, Rejected, RetryPolicy, WrongURL
 from service.client.sender import Client, SendResult
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "Rejected",
     "RetryPolicy",
     "SendResult",
+    "WrongURL",
 ]

@@ -18,7 +18,7 @@ from service.adapters import ADAPTERS
 from service.client.batching import DEFAULT_MAX_BYTES, MiB
 from service.client.http import ClientConfigError
 from service.client.progress import reporter
-from service.client.retry import GaveUp, RetryPolicy
+from service.client.retry import GaveUp, RetryPolicy, WrongURL
 from service.client.sender import Client
 from service.client.ship import ShipOptions, ShipRejected, ship
 from service.client.sources import STDIN
@@ -123,8 +123,11 @@ def ship_command(
             err.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(1) from None
     except GaveUp as exc:
-        err.print(f"[red]server unavailable:[/red] {exc}", highlight=False)
+        err.print(f"[red]server unavailable:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(3) from None
+    except WrongURL as exc:
+        err.print(f"[red]wrong server URL:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     except (OSError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from service.client.batching import Batcher
-from service.client.retry import GaveUp, Rejected, RetryPolicy
+from service.client.retry import GaveUp, Rejected, RetryPolicy, WrongURL
 from service.client.sender import Client
 
 log = logging.getLogger("custody.client")
@@ -144,7 +144,7 @@ class BackgroundShipper:
                     batch, retry=self.retry, on_retry=self._on_retry, sleep=self._stop.wait
                 )
                 self.sent += len(batch)
-            except Rejected as exc:
+            except (Rejected, WrongURL) as exc:
                 self.rejected += len(batch)
                 log.warning("custody: the server refused %d audit events: %s", len(batch), exc)
             except GaveUp:  # only when stopping: close() counts what was left

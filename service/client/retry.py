@@ -76,6 +76,10 @@ class GaveUp(Exception):
     """Every attempt failed with a temporary error; the batch may or may not be stored."""
 
 
+class WrongURL(Exception):
+    """The events route is not there (404): the base URL points somewhere else."""
+
+
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
     """RFC 9110 Retry-After: delay-seconds or an HTTP-date; None when absent or unreadable."""
     if not value:
@@ -108,6 +112,7 @@ def post_with_retry(
 ) -> httpx.Response:
     """POST until a 2xx (returned), a permanent 4xx (Rejected) or the attempts run out
     (GaveUp). `sleep` may return True to abort the wait (a stop event's `wait`)."""
+    target = http.build_request("POST", url).url  # what the messages name
     attempt = 0
     while True:
         retry_after: float | None = None
@@ -117,12 +122,19 @@ def post_with_retry(
             # Connection refused, reset, timeout: the server may have committed the batch
             # before the connection died, which the idempotency keys make harmless.
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            reason = f"{reason} (reaching {target})"
         else:
             if response.is_success:
                 return response
+            if response.status_code == 404:
+                # Custody always has this route: whatever answered is not its API root.
+                raise WrongURL(
+                    f"{target} answered 404 Not Found: the server URL is probably wrong "
+                    "(give the base URL, like http://host:8000, without /v1/events)"
+                )
             if response.status_code < 500 and response.status_code not in RETRY_STATUSES:
                 raise Rejected.from_response(response)
-            reason = f"HTTP {response.status_code}"
+            reason = f"HTTP {response.status_code} from {target}"
             retry_after = retry_after_seconds(response.headers.get("retry-after"))
         if policy.max_attempts is not None and attempt + 1 >= policy.max_attempts:
             raise GaveUp(f"gave up after {attempt + 1} attempts; last error: {reason}")

@@ -20,8 +20,9 @@ import orjson
 from service.adapters import AdapterError, detect_format, normalize
 from service.adapters.registry import skipped
 from service.client.batching import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Batch, Batcher
-from service.client.follow import Follower, FollowState, Idle
+from service.client.follow import Follower, Idle
 from service.client.progress import Reporter
+from service.client.registry import Registry
 from service.client.retry import Rejected
 from service.client.sender import Client, SendResult
 from service.client.sources import InputError, Record, read_records
@@ -35,7 +36,7 @@ class Tag:
 
     origin: str
     end: int
-    file_id: tuple[int, int] | None
+    file_key: str | None
 
 
 @dataclass
@@ -120,7 +121,7 @@ class _Producer(threading.Thread):
                 last = len(lines) - 1
                 for i, line in enumerate(lines):
                     # Only the record's last event completes it for --follow's offset.
-                    tag = Tag(item.origin, item.end if i == last else item.start, item.file_id)
+                    tag = Tag(item.origin, item.end if i == last else item.start, item.file_key)
                     for batch in batcher.add(line, tag):
                         self._put(batch)
             self._put(batcher.flush())
@@ -146,11 +147,22 @@ def _rejection(exc: Rejected, batch: Batch[Tag], result: SendResult) -> ShipReje
     return ShipRejected(summary, lines, result)
 
 
-def _items(paths: list[str], options: ShipOptions, stop: threading.Event) -> Iterator[Any]:
+def _items(
+    paths: list[str],
+    options: ShipOptions,
+    stop: threading.Event,
+    registry: Registry,
+    reporter: Reporter,
+) -> Iterator[Any]:
     if options.follow:
-        state = FollowState.load(options.state_file) if options.state_file else None
         follower = Follower(
-            paths[0], state=state, stop=stop, idle=options.idle_flush, poll=options.poll
+            paths[0],
+            registry=registry,
+            stop=stop,
+            idle=options.idle_flush,
+            poll=options.poll,
+            state_file=options.state_file,
+            note=reporter.note,
         )
         return iter(follower)
     return itertools.chain.from_iterable(read_records(path) for path in paths)
@@ -162,7 +174,9 @@ def ship(
     """Ship every record of `paths` (or follow one file until interrupted)."""
     out: queue.Queue[Any] = queue.Queue(maxsize=4)
     stop = threading.Event()
-    producer = _Producer(_items(paths, options, stop), options, out, stop)
+    registry = Registry.load(options.state_file if options.follow else None)
+    items = _items(paths, options, stop, registry, reporter)
+    producer = _Producer(items, options, out, stop)
     producer.start()
     result = SendResult()
     try:
@@ -187,9 +201,11 @@ def ship(
                 raise _rejection(exc, item, result) from None
             result.add(answer)
             reporter.sent(len(item), answer["accepted"], answer["duplicates"])
-            last: Tag = item.tags[-1]
-            if options.state_file is not None and last.file_id is not None:
-                FollowState(*last.file_id, last.end).save(options.state_file)
+            if options.follow and options.state_file is not None:
+                for tag in item.tags:  # a batch may end one file and start the next
+                    if tag.file_key is not None:
+                        registry.ack(tag.file_key, tag.end)
+                registry.save(options.state_file)
     finally:
         stop.set()
         producer.join(timeout=5)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import itertools
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import IO, Any, cast
 import orjson
 
 from service.adapters import AdapterError, flatten, loads_trailing_commas
+from service.client.registry import fingerprint, make_key
 
 STDIN = "-"
 
@@ -35,14 +37,16 @@ class Record:
     start: int
     end: int
     line: bytes | None = None
-    file_id: tuple[int, int] | None = None  # (device, inode) when following a file
+    file_key: str | None = None  # the file's identity (see `file_key`); None for stdin
 
     def derived_id(self) -> str:
-        """A deterministic id for an event that has none: the record's position plus its
-        bytes. Re-reading the same input gives the same ids, so a retry or a second run
-        stores nothing twice; two identical lines at different offsets stay two events."""
+        """A deterministic id for an event that has none: the file's identity, the
+        record's position and its bytes. Re-reading the same file gives the same ids, so
+        a retry or a second run stores nothing twice; two identical lines stay two events
+        whether they sit at two offsets of one file or at one offset of two files."""
         content = self.line if self.line is not None else orjson.dumps(self.value)
-        digest = hashlib.sha256(b"%d\0" % self.start + content).hexdigest()
+        key = self.file_key.encode() + b"\0" if self.file_key else b""
+        digest = hashlib.sha256(key + b"%d\0" % self.start + content).hexdigest()
         return f"ship-{digest[:40]}"
 
 
@@ -63,23 +67,38 @@ def open_input(path: str) -> tuple[str, IO[bytes]]:
     return path, open(path, "rb")
 
 
-def records_of(name: str, value: Any, start: int, end: int, line: bytes | None) -> list[Record]:
+def file_key(path: str, head: bytes) -> str:
+    """The identity of a file for derived ids: device, inode and a fingerprint of its
+    first line (`head` is its uncompressed beginning), as `--follow` names it when it
+    first sees the file. Not its path: a rotated file keeps its ids under its new name."""
+    fp = fingerprint(head)
+    if fp is None:  # the whole file is one line without its newline
+        fp = (len(head), hashlib.sha256(head).hexdigest())
+    stat = os.stat(path)
+    return make_key(stat.st_dev, stat.st_ino, fp)
+
+
+def records_of(
+    name: str, value: Any, start: int, end: int, line: bytes | None, key: str | None = None
+) -> list[Record]:
     """One record, or the records of a container (an array, `{"Records": [...]}`,
     `{"object": "list", ...}`) found on one line or as the whole document."""
     if not isinstance(value, dict | list) or (
         isinstance(value, dict) and "Records" not in value and value.get("object") != "list"
     ):
-        return [Record(name, value, start, end, line)]
+        return [Record(name, value, start, end, line, key)]
     items = flatten(value)
     # Records of one container share its bytes: position keys start + i stay distinct
     # (every item takes at least two bytes), and only the last one completes the line.
     return [
-        Record(f"{name}[{i}]", item, start + i, end if i == len(items) - 1 else start)
+        Record(f"{name}[{i}]", item, start + i, end if i == len(items) - 1 else start, None, key)
         for i, item in enumerate(items)
     ]
 
 
-def iter_lines(name: str, lines: Iterable[bytes], offset: int = 0) -> Iterator[Record]:
+def iter_lines(
+    name: str, lines: Iterable[bytes], offset: int = 0, key: str | None = None
+) -> Iterator[Record]:
     """NDJSON records; `offset` is the input position of the first line's first byte."""
     for number, raw in enumerate(lines, start=1):
         start, offset = offset, offset + len(raw)
@@ -90,7 +109,7 @@ def iter_lines(name: str, lines: Iterable[bytes], offset: int = 0) -> Iterator[R
             value = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             raise InputError(f"{name}:{number}", f"malformed JSON: {exc}") from None
-        yield from records_of(f"{name}:{number}", value, start, offset, line)
+        yield from records_of(f"{name}:{number}", value, start, offset, line, key)
 
 
 def _document(name: str, data: bytes) -> Any:
@@ -120,11 +139,12 @@ def read_records(path: str) -> Iterator[Record]:
                 orjson.loads(head[-1])
             except orjson.JSONDecodeError:
                 is_lines = False
+        key = file_key(path, b"".join(head)) if path != STDIN else None
         if is_lines:
-            yield from iter_lines(name, itertools.chain(head, stream))
+            yield from iter_lines(name, itertools.chain(head, stream), key=key)
         else:
             value = _document(name, b"".join(head) + stream.read())
-            yield from records_of(name, value, 0, 0, None)
+            yield from records_of(name, value, 0, 0, None, key)
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()

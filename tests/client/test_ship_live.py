@@ -103,7 +103,7 @@ def test_follow_resumes_after_restart_and_follows_rotation(
     with path.open("ab") as f:
         f.write(lines(300, 500))
     wait_for(lambda: stored(db_url)[0] == 500)
-    wait_for(lambda: orjson.loads(state.read_bytes())["offset"] == path.stat().st_size)
+    wait_for(lambda: orjson.loads(state.read_bytes())["files"][-1]["offset"] == path.stat().st_size)
     shipper.send_signal(signal.SIGKILL)
     shipper.communicate(timeout=10)
 

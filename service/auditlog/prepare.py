@@ -56,6 +56,8 @@ def payload_body(attributes: Any, raw: Any, limits: Limits | None = None) -> byt
 def _compact(value: dict[str, str | None] | None) -> dict[str, str] | None:
     if not value:
         return None
+    if None not in value.values():  # the usual case: keep the validated dict as it is
+        return value  # type: ignore[return-value]
     data = {k: v for k, v in value.items() if v is not None}
     return data or None
 

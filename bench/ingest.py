@@ -143,6 +143,7 @@ def sqlite_executemany(url: str, rows: Rows) -> float:
 
 def http_ingest(url: str, batches: list[bytes], clients: int, workers: int) -> float:
     token = make_token(url)
+    refused: list[int] = []
     with live_server(url, workers=workers, CUSTODY_RUN_BACKGROUND="false") as server:
         base = server.url
 
@@ -153,7 +154,14 @@ def http_ingest(url: str, batches: list[bytes], clients: int, workers: int) -> f
                 timeout=120,
             ) as c:
                 for body in chunk:
-                    r = c.post("/v1/events", content=body)
+                    for attempt in range(20):
+                        try:
+                            r = c.post("/v1/events", content=body)
+                            break
+                        except httpx.ConnectError:
+                            # Seen on this shared machine right after a restart; counted.
+                            refused.append(attempt)
+                            time.sleep(0.5)
                     r.raise_for_status()
 
         started = time.perf_counter()
@@ -166,6 +174,8 @@ def http_ingest(url: str, batches: list[bytes], clients: int, workers: int) -> f
             print(f"server failed (exit {server.process.wait()}): {err}", file=sys.stderr)
             raise
         elapsed = time.perf_counter() - started
+        if refused:
+            print(f"  ({len(refused)} connections refused and retried)", flush=True)
         check = httpx.get(
             f"{base}/v1/log/verify", headers={"Authorization": f"Bearer {token}"}, timeout=600
         ).json()

@@ -19,10 +19,10 @@ from service.logformat import (
     RECORD_VERSION,
     SERVER_ORIGIN,
     SERVER_SOURCE,
-    canonical_record,
-    chain_hash,
     format_time,
+    linked_hash,
     payload_digest,
+    record_template,
 )
 
 
@@ -127,14 +127,39 @@ def append(*, session: Session, events: list[Prepared], origin: str) -> Appended
     else the id of the ingest token that submitted them. The caller decides what a
     conflict means (409 when atomic) and owns the commit.
     """
+    # Everything that does not depend on the chain head is done before taking its lock,
+    # so that concurrent appenders (several server processes) overlap that work.
+    salts = os.urandom(16 * len(events))
+    staged: list[tuple[Prepared, bytes, str, tuple[bytes, bytes, bytes]]] = []
+    for i, event in enumerate(events):
+        salt = salts[16 * i : 16 * i + 16]
+        digest = payload_digest(salt, event.body)
+        template = record_template(
+            {
+                "v": RECORD_VERSION,
+                "id": event.event_id,
+                "time": event.time,
+                "source": event.source,
+                "action": event.action,
+                "outcome": event.outcome,
+                "actor": event.actor,
+                "resource": event.resource,
+                "request_id": event.request_id,
+                "payload_digest": digest,
+                "origin": origin,
+            }
+        )
+        staged.append((event, salt, digest, template))
+
     head_seq, head_hash = lock_head(session)
     result = Appended(head_seq=head_seq, head_hash=head_hash)
     # Under the head lock, so an event another appender just committed is seen here.
     keys = [(e.source, e.event_id) for e in events if e.event_id is not None]
     seen = _existing(session, keys) if keys else {}
 
-    fresh: list[Prepared] = []
-    for event in events:
+    fresh: list[tuple[Prepared, bytes, str, tuple[bytes, bytes, bytes]]] = []
+    for item in staged:
+        event = item[0]
         if event.event_id is not None:
             key = (event.source, event.event_id)
             known = seen.get(key)
@@ -152,36 +177,17 @@ def append(*, session: Session, events: list[Prepared], origin: str) -> Appended
                 )
                 continue
             seen[key] = event.content_hash
-        fresh.append(event)
+        fresh.append(item)
     if result.conflicts or not fresh:
         return result
 
     received_at = format_time(datetime.now(UTC))
-    salts = os.urandom(16 * len(fresh))
     records: list[tuple[Any, ...]] = []
     payloads: list[tuple[Any, ...]] = []
     seq, prev = head_seq, head_hash
-    for i, event in enumerate(fresh):
+    for event, salt, digest, template in fresh:
         seq += 1
-        salt = salts[16 * i : 16 * i + 16]
-        digest = payload_digest(salt, event.body)
-        record = {
-            "v": RECORD_VERSION,
-            "seq": seq,
-            "received_at": received_at,
-            "id": event.event_id,
-            "time": event.time,
-            "source": event.source,
-            "action": event.action,
-            "outcome": event.outcome,
-            "actor": event.actor,
-            "resource": event.resource,
-            "request_id": event.request_id,
-            "payload_digest": digest,
-            "prev_hash": prev,
-            "origin": origin,
-        }
-        hash_ = chain_hash(prev, canonical_record(record))
+        hash_ = linked_hash(prev, seq, received_at, template)
         actor = event.actor or _EMPTY
         resource = event.resource or _EMPTY
         records.append(

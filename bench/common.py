@@ -118,7 +118,7 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def live_server(url: str, *, workers: int = 1, **env: str) -> Iterator[LiveServer]:
+def live_server(url: str, **env: str) -> Iterator[LiveServer]:
     """`custody serve` in a subprocess (killed on exit if still running)."""
     port = free_port()
     environ = {
@@ -131,8 +131,7 @@ def live_server(url: str, *, workers: int = 1, **env: str) -> Iterator[LiveServe
         **env,
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
-        + (["--workers", str(workers)] if workers > 1 else []),
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
         env=environ,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -140,9 +140,6 @@ def ensure_migrated(settings: Settings) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
-    workers: Annotated[
-        int, typer.Option(min=1, help="API processes (appends serialize on the chain head)")
-    ] = 1,
 ) -> None:
     """Run the API (and, on the embedded default, the background workers)."""
     import uvicorn
@@ -152,32 +149,13 @@ def serve(
     settings = Settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     ensure_migrated(settings)
-    options: dict[str, Any] = {
-        "host": host or settings.host,
-        "port": port or settings.port,
-        "log_config": None,
-        "access_log": False,
-    }
-    if workers == 1:
-        uvicorn.run(create_app(settings), **options)
-        return
-    from service.db import make_sessionmaker
-    from service.worker import InProcessWorker, build_tasks
-
-    # Parsing, validation and hashing run in parallel in the worker processes; the
-    # background loops run once, here in the supervisor, never once per worker.
-    background = None
-    if settings.background_in_process:
-        engine = make_engine(settings.database_url)
-        background = InProcessWorker(build_tasks(settings), make_sessionmaker(engine))
-        background.start()
-    os.environ["CUSTODY_RUN_BACKGROUND"] = "false"
-    try:
-        uvicorn.run("service.app:create_app", factory=True, workers=workers, **options)
-    finally:
-        if background is not None:
-            background.close()
-            engine.dispose()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()

@@ -180,7 +180,10 @@ def replay(
     i_hash, i_body, i_salt = (keys.index(k) for k in ("hash", "payload_body", "salt"))
     try:
         for rows in result.partitions(batch):
-            items = [(build(row), row[i_hash], row[i_body], row[i_salt]) for row in rows]
+            # Plain tuples: indexing one is about half the cost of indexing a Row.
+            items = [
+                (build(row), row[i_hash], row[i_body], row[i_salt]) for row in map(tuple, rows)
+            ]
             replayer.check(items)
             yield _lines(items, replayer.outcome.bad)
     finally:

@@ -142,7 +142,10 @@ def live_server(url: str, **env: str) -> Iterator[LiveServer]:
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
+                    time.sleep(0.2)
+                    # Another process may own the port (a race with free_port): ours died.
+                    if proc.poll() is None:
+                        break
             if proc.poll() is not None:
                 raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server died")
             time.sleep(0.1)

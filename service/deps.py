@@ -27,3 +27,15 @@ def get_session(request: Request) -> Iterator[Session]:
     finally:
         session.rollback()
         session.close()
+
+
+def get_deferred_session(request: Request) -> Iterator[Session]:
+    """A session whose write transaction the route starts itself (`begin_write`) once its
+    CPU-bound work is done: on SQLite that transaction holds the database's only write
+    lock, which parsing and hashing a large batch need not hold."""
+    session: Session = request.app.state.sessionmaker()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()

@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import TypeAdapter
 
 from service.problems import PROBLEM
 
@@ -365,7 +366,7 @@ def build(app: FastAPI) -> dict[str, Any]:
     schemas["Problem"] = PROBLEM_SCHEMA
     schemas["CloudTrailDocument"] = _cloudtrail_schema()
     schemas["EventIn"] = copy.deepcopy(
-        EventIn.model_json_schema(ref_template="#/components/schemas/{model}")
+        TypeAdapter(EventIn).json_schema(ref_template="#/components/schemas/{model}")
     )
     for name, sub in schemas["EventIn"].pop("$defs", {}).items():
         schemas.setdefault(name, sub)

@@ -35,7 +35,7 @@ from service.auth.deps import require
 from service.auth.schemas import Principal, Scope
 from service.body import read_body
 from service.config import Settings
-from service.deps import get_session, get_settings
+from service.deps import get_deferred_session, get_session, get_settings
 from service.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["log"])
@@ -75,7 +75,7 @@ def post_events(
     format: Annotated[
         InputFormat | None, Query(description="input format; detected per record when absent")
     ] = None,
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_deferred_session),
     settings: Settings = Depends(get_settings),
 ) -> IngestResult:
     parsed = parse_body(

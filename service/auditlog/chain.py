@@ -9,23 +9,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from service.auditlog.models import LogHead, LogPayload, LogRecord
+from service.auditlog.models import LogHead
 from service.auditlog.prepare import Prepared, payload_body
 from service.auditlog.schemas import ItemError, Outcome
 from service.logformat import (
     RECORD_VERSION,
     SERVER_ORIGIN,
     SERVER_SOURCE,
-    canonical_record,
-    chain_hash,
     format_time,
+    linked_hash,
     payload_digest,
+    record_template,
 )
-
-_LOOKUP_CHUNK = 500
 
 
 @dataclass
@@ -57,59 +55,75 @@ def read_head(session: Session) -> tuple[int, str]:
     return int(row.seq), str(row.hash)
 
 
+def _driver(session: Session) -> Any:
+    """The DB-API connection under the session's transaction: the hot path talks to it
+    directly, skipping SQLAlchemy's compile and per-row parameter processing."""
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    return driver
+
+
 def existing_ids(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which of these (source, id) keys are stored."""
     found = _existing(session, list(keys))
     return {(source, str(event_id)) for source, event_id in found}
 
 
-def _existing(
-    session: Session, keys: list[tuple[str, str | None]]
-) -> dict[tuple[str, str | None], str]:
-    """Content hashes already stored under these (source, id) keys.
-
-    One query per source with a plain IN list: the (source, event_id) unique index
-    serves it, where a row-value IN list made PostgreSQL plan a scan.
-    """
+def _existing(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str | None], str]:
+    """Content hashes already stored under these (source, id) keys: one round trip per
+    source (a batch has one, as a rule), served by the (source, event_id) unique index."""
     by_source: dict[str, list[str]] = {}
     for source, event_id in keys:
-        if event_id is not None:
-            by_source.setdefault(source, []).append(event_id)
+        by_source.setdefault(source, []).append(event_id)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    sql = (
+        "SELECT event_id, content_hash FROM log_records WHERE source = %s AND event_id = ANY(%s)"
+        if postgres
+        else "SELECT event_id, content_hash FROM log_records WHERE source = ? "
+        "AND event_id IN (SELECT value FROM json_each(?))"
+    )
+    driver = _driver(session)
     found: dict[tuple[str, str | None], str] = {}
     for source, ids in by_source.items():
-        for start in range(0, len(ids), _LOOKUP_CHUNK):
-            rows = session.execute(
-                select(LogRecord.event_id, LogRecord.content_hash).where(
-                    LogRecord.source == source,
-                    LogRecord.event_id.in_(ids[start : start + _LOOKUP_CHUNK]),
-                )
-            )
-            for event_id, content_hash in rows:
-                found[(source, event_id)] = content_hash
+        cursor = driver.execute(sql, (source, ids if postgres else orjson.dumps(ids).decode()))
+        for event_id, content_hash in cursor.fetchall():
+            found[(source, event_id)] = content_hash
     return found
 
 
-def _bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """COPY on PostgreSQL (about twice executemany's rate), the driver's executemany on
-    SQLite: both skip SQLAlchemy's per-row parameter processing on this hot path."""
-    connection = session.connection()
-    columns = list(rows[0])
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    if connection.dialect.name != "postgresql":
+_RECORD_COLUMNS = (
+    "seq", "received_at", "event_id", "time", "source", "action", "outcome",
+    "actor_type", "actor_id", "actor_ip", "actor_user_agent",
+    "resource_type", "resource_id", "resource_version",
+    "request_id", "payload_digest", "prev_hash", "hash", "v", "origin", "content_hash",
+)  # fmt: skip
+_RECORD_TYPES = ["int8"] + ["text"] * 17 + ["int2", "text", "text"]
+_PAYLOAD_COLUMNS = ("seq", "salt", "body")
+_PAYLOAD_TYPES = ["int8", "text", "text"]
+
+
+def _bulk_insert(
+    session: Session,
+    table: str,
+    columns: tuple[str, ...],
+    types: list[str],
+    rows: list[tuple[Any, ...]],
+) -> None:
+    """One binary COPY on PostgreSQL, the driver's executemany on SQLite."""
+    driver = _driver(session)
+    # Table and column names are constants of this module, never from a request.
+    names = ", ".join(columns)
+    if session.get_bind().dialect.name != "postgresql":
         marks = ", ".join("?" * len(columns))
-        driver.executemany(
-            # Table and column names come from our own metadata, never from a request.
-            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
-            [tuple(row.values()) for row in rows],
-        )
+        driver.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)  # noqa: S608
         return
     with (
         driver.cursor() as cursor,
-        cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
+        cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy,
     ):
+        copy.set_types(types)
         for row in rows:
-            copy.write_row(tuple(row.values()))
+            copy.write_row(row)
 
 
 def append(*, session: Session, events: list[Prepared], origin: str) -> Appended:
@@ -119,15 +133,39 @@ def append(*, session: Session, events: list[Prepared], origin: str) -> Appended
     else the id of the ingest token that submitted them. The caller decides what a
     conflict means (409 when atomic) and owns the commit.
     """
+    # Everything that does not depend on the chain head is done before taking its lock,
+    # so that concurrent appenders (several server processes) overlap that work.
+    salts = os.urandom(16 * len(events))
+    staged: list[tuple[Prepared, bytes, str, tuple[bytes, bytes, bytes]]] = []
+    for i, event in enumerate(events):
+        salt = salts[16 * i : 16 * i + 16]
+        digest = payload_digest(salt, event.body)
+        template = record_template(
+            {
+                "v": RECORD_VERSION,
+                "id": event.event_id,
+                "time": event.time,
+                "source": event.source,
+                "action": event.action,
+                "outcome": event.outcome,
+                "actor": event.actor,
+                "resource": event.resource,
+                "request_id": event.request_id,
+                "payload_digest": digest,
+                "origin": origin,
+            }
+        )
+        staged.append((event, salt, digest, template))
+
     head_seq, head_hash = lock_head(session)
     result = Appended(head_seq=head_seq, head_hash=head_hash)
-    keys: list[tuple[str, str | None]] = [
-        (e.source, e.event_id) for e in events if e.event_id is not None
-    ]
+    # Under the head lock, so an event another appender just committed is seen here.
+    keys = [(e.source, e.event_id) for e in events if e.event_id is not None]
     seen = _existing(session, keys) if keys else {}
 
-    fresh: list[Prepared] = []
-    for event in events:
+    fresh: list[tuple[Prepared, bytes, str, tuple[bytes, bytes, bytes]]] = []
+    for item in staged:
+        event = item[0]
         if event.event_id is not None:
             key = (event.source, event.event_id)
             known = seen.get(key)
@@ -145,73 +183,41 @@ def append(*, session: Session, events: list[Prepared], origin: str) -> Appended
                 )
                 continue
             seen[key] = event.content_hash
-        fresh.append(event)
+        fresh.append(item)
     if result.conflicts or not fresh:
         return result
 
     received_at = format_time(datetime.now(UTC))
-    salts = os.urandom(16 * len(fresh))
-    records: list[dict[str, Any]] = []
-    payloads: list[dict[str, Any]] = []
+    records: list[tuple[Any, ...]] = []
+    payloads: list[tuple[Any, ...]] = []
     seq, prev = head_seq, head_hash
-    for i, event in enumerate(fresh):
+    for event, salt, digest, template in fresh:
         seq += 1
-        salt = salts[16 * i : 16 * i + 16]
-        digest = payload_digest(salt, event.body)
-        record = {
-            "v": RECORD_VERSION,
-            "seq": seq,
-            "received_at": received_at,
-            "id": event.event_id,
-            "time": event.time,
-            "source": event.source,
-            "action": event.action,
-            "outcome": event.outcome,
-            "actor": event.actor,
-            "resource": event.resource,
-            "request_id": event.request_id,
-            "payload_digest": digest,
-            "prev_hash": prev,
-            "origin": origin,
-        }
-        prev = chain_hash(prev, canonical_record(record))
-        actor = event.actor or {}
-        resource = event.resource or {}
+        hash_ = linked_hash(prev, seq, received_at, template)
+        actor = event.actor or _EMPTY
+        resource = event.resource or _EMPTY
         records.append(
-            {
-                "seq": seq,
-                "received_at": received_at,
-                "event_id": event.event_id,
-                "time": event.time,
-                "source": event.source,
-                "action": event.action,
-                "outcome": event.outcome,
-                "actor_type": actor.get("type"),
-                "actor_id": actor.get("id"),
-                "actor_ip": actor.get("ip"),
-                "actor_user_agent": actor.get("user_agent"),
-                "resource_type": resource.get("type"),
-                "resource_id": resource.get("id"),
-                "resource_version": resource.get("version"),
-                "request_id": event.request_id,
-                "payload_digest": digest,
-                "prev_hash": record["prev_hash"],
-                "hash": prev,
-                "v": RECORD_VERSION,
-                "origin": origin,
-                "content_hash": event.content_hash,
-            }
-        )
-        payloads.append({"seq": seq, "salt": salt.hex(), "body": event.body.decode()})
+            (seq, received_at, event.event_id, event.time, event.source, event.action,
+             event.outcome, actor.get("type"), actor.get("id"), actor.get("ip"),
+             actor.get("user_agent"), resource.get("type"), resource.get("id"),
+             resource.get("version"), event.request_id, digest, prev, hash_,
+             RECORD_VERSION, origin, event.content_hash)
+        )  # fmt: skip
+        payloads.append((seq, salt.hex(), event.body.decode()))
+        prev = hash_
 
-    _bulk_insert(session, LogRecord.__table__, records)
-    _bulk_insert(session, LogPayload.__table__, payloads)
-    session.execute(update(LogHead).where(LogHead.id == 1).values(seq=seq, hash=prev))
+    _bulk_insert(session, "log_records", _RECORD_COLUMNS, _RECORD_TYPES, records)
+    _bulk_insert(session, "log_payloads", _PAYLOAD_COLUMNS, _PAYLOAD_TYPES, payloads)
+    session.execute(_SET_HEAD, {"seq": seq, "hash": prev})
     result.accepted = len(fresh)
     result.first_seq, result.last_seq = head_seq + 1, seq
     result.head_seq, result.head_hash = seq, prev
     result.seqs = list(range(head_seq + 1, seq + 1))
     return result
+
+
+_EMPTY: dict[str, str] = {}
+_SET_HEAD = text("UPDATE log_head SET seq = :seq, hash = :hash WHERE id = 1")
 
 
 def record_internal(

@@ -47,7 +47,8 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 def _item_errors(index: int, exc: ValidationError) -> list[ItemError]:
     return [
-        ItemError(index=index, field=_loc(err["loc"]), message=err["msg"]) for err in exc.errors()
+        ItemError(index=index, field=_loc(err["loc"]), message=err["msg"])
+        for err in exc.errors(include_url=False)
     ]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from service.auditlog.schemas import EventIn, ItemError
+from service.auditlog.schemas import EventIn, ItemError, Outcome
 from service.logformat import NotIJSON, canonical_json, format_time, join_payload, refusal
 
 
@@ -53,10 +53,12 @@ def payload_body(attributes: Any, raw: Any, limits: Limits | None = None) -> byt
     return join_payload(attrs, raw_bytes)
 
 
-def _compact(model: Any) -> dict[str, str] | None:
-    if model is None:
+def _compact(value: dict[str, str | None] | None) -> dict[str, str] | None:
+    if not value:
         return None
-    data = {k: v for k, v in model.__dict__.items() if v is not None}
+    if None not in value.values():  # the usual case: keep the validated dict as it is
+        return value  # type: ignore[return-value]
+    data = {k: v for k, v in value.items() if v is not None}
     return data or None
 
 
@@ -67,9 +69,12 @@ def prepare(
     limits: Limits,
     bound_source: str | None = None,
 ) -> Prepared | ItemError:
-    source = event.source if event.source is not None else bound_source
+    source = event.get("source")
+    if source is None:
+        source = bound_source
+    action = event["action"]
     # Before the binding check: a forged internal record is a 422 for every token.
-    if (refused := refusal(source, event.action)) is not None:
+    if (refused := refusal(source, action)) is not None:
         return ItemError(index=index, field=refused[0], message=refused[1])
     if bound_source is not None and source != bound_source:
         return SourceForbidden(
@@ -80,37 +85,32 @@ def prepare(
     if source is None:
         return ItemError(index=index, field="source", message="Field required")
     try:
-        body = payload_body(event.attributes, event.raw, limits)
+        body = payload_body(event.get("attributes"), event.get("raw"), limits)
     except NotIJSON as exc:
         return ItemError(index=index, field=exc.path.removeprefix("$."), message=exc.message)
-    if event.time.year < 1000:
+    when = event["time"]
+    if when.year < 1000:
         return ItemError(index=index, field="time", message="year must be 1000 or later")
-    actor = _compact(event.actor)
-    resource = _compact(event.resource)
-    time = format_time(event.time)
+    actor = _compact(event.get("actor"))  # type: ignore[arg-type]
+    resource = _compact(event.get("resource"))  # type: ignore[arg-type]
+    time = format_time(when)
+    outcome = event.get("outcome", Outcome.unknown).value
+    event_id = event.get("id")
+    request_id = event.get("request_id")
     core = orjson.dumps(
-        [
-            event.id,
-            time,
-            source,
-            event.action,
-            event.outcome.value,
-            actor,
-            resource,
-            event.request_id,
-        ],
+        [event_id, time, source, action, outcome, actor, resource, request_id],
         option=orjson.OPT_SORT_KEYS,
     )
     return Prepared(
         index=index,
-        event_id=event.id,
+        event_id=event_id,
         time=time,
         source=source,
-        action=event.action,
-        outcome=event.outcome.value,
+        action=action,
+        outcome=outcome,
         actor=actor,
         resource=resource,
-        request_id=event.request_id,
+        request_id=request_id,
         body=body,
         content_hash=hashlib.sha256(core + b"\n" + body).hexdigest(),
     )

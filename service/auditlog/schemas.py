@@ -5,9 +5,10 @@ from __future__ import annotations
 import enum
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, with_config
+from typing_extensions import TypedDict
 
 MAX_SEQ = 2**63 - 1  # seqs are BIGINT; larger numbers in a request are a 422, not a crash
 ACTION_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
@@ -38,38 +39,39 @@ Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
 ShortStr = Annotated[str, Field(min_length=1, max_length=512)]
 
 
-class Actor(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: ShortStr | None = None
-    id: ShortStr | None = None
-    ip: Annotated[str, Field(max_length=128)] | None = None
-    user_agent: Annotated[str, Field(max_length=1024)] | None = None
+# Events are validated into TypedDicts, not models: pydantic fills plain dicts about
+# twice as fast, and ingest only reads the fields once.
+@with_config(ConfigDict(extra="forbid"))
+class Actor(TypedDict, total=False):
+    type: ShortStr | None
+    id: ShortStr | None
+    ip: Annotated[str, Field(max_length=128)] | None
+    user_agent: Annotated[str, Field(max_length=1024)] | None
 
 
-class Resource(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: ShortStr | None = None
-    id: ShortStr | None = None
-    version: ShortStr | None = None
+@with_config(ConfigDict(extra="forbid"))
+class Resource(TypedDict, total=False):
+    type: ShortStr | None
+    id: ShortStr | None
+    version: ShortStr | None
 
 
-class EventIn(BaseModel):
-    """One event as a shipper sends it (schema version 1)."""
+@with_config(ConfigDict(extra="forbid"))
+class EventIn(TypedDict):
+    """One event as a shipper sends it (schema version 1); optional keys may be absent."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    id: NotRequired[Annotated[str, Field(min_length=1, max_length=256)] | None]
     time: Timestamp
-    source: Annotated[str, Field(min_length=1, max_length=128, pattern=SOURCE_PATTERN)] | None = (
-        None
-    )
+    source: NotRequired[
+        Annotated[str, Field(min_length=1, max_length=128, pattern=SOURCE_PATTERN)] | None
+    ]
     action: Annotated[str, Field(min_length=1, max_length=128, pattern=ACTION_PATTERN)]
-    outcome: Outcome = Outcome.unknown
-    actor: Actor | None = None
-    resource: Resource | None = None
-    request_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
-    attributes: dict[str, Any] | None = None
-    raw: Any = None
+    outcome: NotRequired[Outcome]
+    actor: NotRequired[Actor | None]
+    resource: NotRequired[Resource | None]
+    request_id: NotRequired[Annotated[str, Field(min_length=1, max_length=256)] | None]
+    attributes: NotRequired[dict[str, Any] | None]
+    raw: NotRequired[Any]
 
 
 class ItemError(BaseModel):

@@ -12,6 +12,7 @@ from service.auditlog.errors import EventConflict, InvalidEvents
 from service.auditlog.parse import Parsed
 from service.auditlog.prepare import Limits, Prepared, SourceForbidden, prepare
 from service.auditlog.schemas import IngestResult, ItemError
+from service.db import begin_write
 from service.errors import ServiceError
 from service.logformat import SERVER_ORIGIN
 
@@ -61,6 +62,9 @@ def ingest(*, session: Session, parsed: Parsed, options: IngestOptions) -> Inges
             errors=[e.model_dump() for e in errors],
         )
 
+    # Validation and hashing are done: only now take the write lock (SQLite) if the
+    # caller has not already.
+    begin_write(session)
     if not ready:
         _, head_hash = read_head(session)
         return IngestResult(

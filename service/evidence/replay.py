@@ -183,7 +183,10 @@ def replay(
     held: list[Item] | None = [] if scope.trace_id else None
     try:
         for rows in result.partitions(batch):
-            items = [(build(row), row[i_hash], row[i_body], row[i_salt]) for row in rows]
+            # Plain tuples: indexing one is about half the cost of indexing a Row.
+            items = [
+                (build(row), row[i_hash], row[i_body], row[i_salt]) for row in map(tuple, rows)
+            ]
             replayer.check(items)
             if held is None:
                 yield _lines(items, replayer.outcome.bad)

@@ -28,11 +28,13 @@ from service.logformat.record import (
     is_server_record,
     join_payload,
     leaf_hash,
+    linked_hash,
     parse_time,
     payload_body,
     payload_digest,
     record_builder,
     record_from_row,
+    record_template,
     shape_problem,
 )
 
@@ -55,11 +57,13 @@ __all__ = [
     "is_server_record",
     "join_payload",
     "leaf_hash",
+    "linked_hash",
     "parse_time",
     "payload_body",
     "payload_digest",
     "record_builder",
     "record_from_row",
+    "record_template",
     "refusal",
     "shape_problem",
 ]

@@ -219,3 +219,22 @@ def test_restart_continues_the_chain(settings: Settings, make_token: Any) -> Non
         last_of_first = c.get(f"/v1/events/{heads[0]['last_seq']}").json()
     assert first_of_second["prev_hash"] != "0" * 64
     assert last_of_first["hash"] == heads[0]["head_hash"]
+
+
+def test_a_large_retry_mixing_sources_is_recognised_in_full(client: TestClient, app: Any) -> None:
+    """The idempotency lookup asks once per source for every id of the batch (no chunks
+    of a few hundred): a retried batch of 1,500 events over two sources, with a few new
+    and one changed event, is sorted out exactly."""
+    batch = [event(id=f"r{i}", source="gw-a" if i % 2 else "gw-b") for i in range(1500)]
+    first = client.post("/v1/events", json=batch).json()
+    assert first["accepted"] == 1500
+    retry = [*batch, event(id="r0", source="gw-a"), event(id="new", source="gw-b")]
+    again = client.post("/v1/events", json=retry).json()
+    # r0 exists under gw-b only, so under gw-a it is a new event, like "new".
+    assert (again["accepted"], again["duplicates"]) == (2, 1500)
+    changed = client.post(
+        "/v1/events", json=[*batch[:10], event(id="r7", source="gw-a", outcome="failure")]
+    )
+    assert changed.status_code == 409
+    assert [e["index"] for e in changed.json()["errors"]] == [10]
+    assert user_events(app) == 1502

@@ -119,3 +119,27 @@ def test_bad_scope_is_422(client: TestClient) -> None:
     response = client.get("/v1/replay", params={"from_seq": 0})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "from_seq"
+
+
+def test_replay_lines_carry_the_payload_as_sent_and_erasures(client: TestClient) -> None:
+    """A verified record's attributes and raw appear in its line exactly as shipped (they
+    are copied from the stored canonical payload, not re-encoded), next to the record
+    fields; an erased one says so."""
+    sent = [
+        {"time": "2026-11-30T12:00:00Z", "source": "gw", "action": "model.invoke",
+         "id": "p1", "attributes": {"prompt": "héllo \"quoted\"\n", "n": 1.5, "z": [1, {}]}},
+        {"time": "2026-11-30T12:00:01Z", "source": "gw", "action": "model.invoke",
+         "id": "p2", "attributes": {"secret": "erase me"}},
+    ]  # fmt: skip
+    stored = client.post("/v1/events", json=sent).json()
+    first = stored["first_seq"]
+    r = client.post(f"/v1/events/{first + 1}/erase", json={"reason": "personal data"})
+    assert r.status_code == 200, r.text
+    records, trailer = replay_lines(client, from_seq=first, to_seq=first + 1)
+    assert trailer["verified"] is True
+    kept, erased = records
+    assert kept["id"] == "p1" and kept["source"] == "gw" and kept["verified"] is True
+    assert kept["attributes"] == sent[0]["attributes"] and kept["raw"] is None
+    assert kept["erased"] is False and "v" not in kept
+    assert erased["id"] == "p2" and erased["erased"] is True
+    assert erased["attributes"] is None and erased["verified"] is True

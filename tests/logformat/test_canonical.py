@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.logformat import chain_hash, format_time, linked_hash, record_template
 from service.logformat.canonical import MAX_SAFE_INTEGER, NotIJSON, canonical_json, canonical_record
 
 safe_ints = st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
@@ -72,3 +75,36 @@ def test_integral_floats_hash_like_integers() -> None:
 )
 def test_every_float_canonicalizes_like_rfc8785(value: float) -> None:
     assert canonical_json([value]) == rfc8785.dumps([value])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {
+            "v": st.just(2),
+            "id": st.none() | text,
+            "time": text,
+            "source": text,
+            "action": text,
+            "outcome": text,
+            "actor": st.none() | st.dictionaries(st.sampled_from(["type", "id", "ip"]), text),
+            "resource": st.none() | st.dictionaries(st.sampled_from(["type", "id"]), text),
+            "request_id": st.none() | text,
+            "payload_digest": st.text("0123456789abcdef", min_size=64, max_size=64),
+            "origin": text,
+        }
+    ),
+    st.integers(min_value=1, max_value=MAX_SAFE_INTEGER),
+    st.text("0123456789abcdef", min_size=64, max_size=64),
+    st.datetimes(timezones=st.just(UTC)),
+)
+def test_record_template_links_exactly_like_the_whole_record(
+    fields: dict[str, Any], seq: int, prev: str, received: datetime
+) -> None:
+    """Ingest hashes records from a template cut before the head lock; it must give the
+    very hash that verification recomputes from the whole record."""
+    received_at = format_time(received)
+    record = {**fields, "seq": seq, "prev_hash": prev, "received_at": received_at}
+    expected = hashlib.sha256(bytes.fromhex(prev) + rfc8785.dumps(record)).hexdigest()
+    assert linked_hash(prev, seq, received_at, record_template(fields)) == expected
+    assert chain_hash(prev, canonical_record(record)) == expected

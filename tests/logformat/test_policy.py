@@ -28,7 +28,22 @@ def _internal_actions() -> set[str]:
         if isinstance(target, ast.Name) and isinstance(node.value.value, str)
     }
     found: set[str] = set()
+
+    def add(value: ast.expr) -> None:
+        if isinstance(value, ast.Constant):
+            found.add(str(value.value))
+        elif isinstance(value, ast.Name) and value.id in constants:
+            found.add(constants[value.id])
+
     for tree in trees:
+        # Dicts assigned to a name, for writers called as `record_internal(**record)`.
+        dicts = {
+            target.id: node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict)
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(target, ast.Name)
+        }
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
@@ -36,12 +51,13 @@ def _internal_actions() -> set[str]:
             if name not in WRITERS:
                 continue
             for kw in node.keywords:
-                if kw.arg != "action":
-                    continue
-                if isinstance(kw.value, ast.Constant):
-                    found.add(str(kw.value.value))
-                elif isinstance(kw.value, ast.Name) and kw.value.id in constants:
-                    found.add(constants[kw.value.id])
+                if kw.arg == "action":
+                    add(kw.value)
+                elif kw.arg is None and isinstance(kw.value, ast.Name) and kw.value.id in dicts:
+                    literal = dicts[kw.value.id]
+                    for key, value in zip(literal.keys, literal.values, strict=True):
+                        if isinstance(key, ast.Constant) and key.value == "action":
+                            add(value)
     return found
 
 

@@ -13,6 +13,7 @@ from service.auditlog.api import router as log_router
 from service.auth.api import router as token_router
 from service.auth.ratelimit import RateLimiter
 from service.config import Settings
+from service.console.app import install as install_console
 from service.db import make_engine, make_sessionmaker
 from service.evidence.api import router as evidence_router
 from service.evidence.replay_api import router as replay_router
@@ -84,4 +85,5 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         snoozes_router,
     ):
         app.include_router(router)
+    install_console(app)
     return app

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(default=12, ge=1)
     public_url: str | None = None
 
+    # Console: a sign-in lasts this long (it also ends when its token is revoked).
+    console_session_minutes: int = Field(default=120, ge=1, le=24 * 60)
+
     @property
     def background_in_process(self) -> bool:
         return self.is_sqlite if self.run_background is None else self.run_background

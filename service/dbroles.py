@@ -46,6 +46,7 @@ TABLE_GRANTS: dict[str, str] = {
     "snoozes": CHANGE,
     "rule_stats": CHANGE,
     "search_index_state": CHANGE,
+    "console_sessions": CHANGE,
     # Rows that are replaced or expire.
     "incident_runbooks": FULL,
     "rule_seen": FULL,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from service.console import queue, signin
+from service.console import incident, queue, signin
 from service.console.web import HERE, PREFIX, install_errors
 
-ROUTERS = (signin.router, queue.router)
+ROUTERS = (signin.router, queue.router, incident.router)
 
 
 def install(app: FastAPI) -> None:

@@ -5,10 +5,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from service.console import explorer, incident, integrity, queue, signin
+from service.console import explorer, incident, integrity, overview, queue, signin
 from service.console.web import HERE, PREFIX, install_errors
 
-ROUTERS = (signin.router, queue.router, incident.router, explorer.router, integrity.router)
+ROUTERS = (
+    signin.router,
+    queue.router,
+    incident.router,
+    explorer.router,
+    integrity.router,
+    overview.router,
+)
 
 
 def install(app: FastAPI) -> None:

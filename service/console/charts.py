@@ -34,7 +34,7 @@ def _frame(
         value = top * i / 4
         y = H - BOTTOM - (H - TOP - BOTTOM) * i / 4
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        text = f"{value:.0f}" if top >= 4 else f"{value:.1f}"
+        text = f"{value:.1f}".removesuffix(".0")
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{text}</text>')
     parts.append(
         f'<line class="axis" x1="{LEFT}" x2="{W - RIGHT}" y1="{H - BOTTOM}" y2="{H - BOTTOM}"/>'

@@ -69,10 +69,12 @@ def _rows(
 ) -> tuple[list[dict[str, Any]], str | None, dict[str, Any]]:
     filters, echo = filters_of(request)
     cursor = request.query_params.get("cursor") or None
+    # With one severity, severity order is opening order: sorting by number lets the
+    # (status, severity, number) index answer the page without sorting.
+    sort = SortKey.opened if len(filters.severity) == 1 else SortKey.severity
     items, next_cursor = queries.page(
-        session=session, filters=filters, sort=SortKey.severity, descending=True,
-        cursor=cursor, limit=PAGE,
-    )  # fmt: skip
+        session=session, filters=filters, sort=sort, descending=True, cursor=cursor, limit=PAGE
+    )
     return items, next_cursor, echo
 
 

@@ -47,10 +47,10 @@ def sign_in(
     try:
         principal = authenticate(session=session, secret=secret)
     except AuthFailure as exc:
-        _record(session, "console.signin", exc.token_id, ip, Outcome.denied, exc.reason)
+        _signin_record(session, exc.token_id, ip, exc.reason)
         raise
     if principal.scope is Scope.ingest:
-        _record(session, "console.signin", principal.token_id, ip, Outcome.denied, "ingest token")
+        _signin_record(session, principal.token_id, ip, "ingest token")
         raise AuthFailure(
             "An ingest token cannot sign in to the console; use a read, respond or admin token",
             reason="ingest token",
@@ -67,7 +67,7 @@ def sign_in(
         ended_at=None,
     )
     session.add(row)
-    _record(session, "console.signin", principal.token_id, ip, Outcome.success, None)
+    _signin_record(session, principal.token_id, ip)
     return cookie, Signed(principal, row.id, row.csrf, row.expires_at)
 
 
@@ -103,26 +103,29 @@ def sign_out(*, session: Session, signed: Signed, ip: str | None) -> None:
     if row is None or row.ended_at is not None:
         return
     row.ended_at = datetime.now(UTC)
-    _record(session, "console.signout", signed.principal.token_id, ip, Outcome.success, None)
+    record_internal(
+        session=session,
+        action="console.signout",
+        actor=_actor(signed.principal.token_id, ip),
+        resource={"type": "console", "id": "session"},
+    )
 
 
-def _record(
-    session: Session,
-    action: str,
-    token_id: str | None,
-    ip: str | None,
-    outcome: Outcome,
-    reason: str | None,
+def _signin_record(
+    session: Session, token_id: str | None, ip: str | None, reason: str | None = None
 ) -> None:
+    record_internal(
+        session=session,
+        action="console.signin",
+        outcome=Outcome.denied if reason else Outcome.success,
+        actor=_actor(token_id, ip),
+        resource={"type": "console", "id": "session"},
+        attributes={"reason": reason} if reason else None,
+    )
+
+
+def _actor(token_id: str | None, ip: str | None) -> dict[str, str]:
     actor: dict[str, str] = {"type": "token", "id": token_id} if token_id else {"type": "anonymous"}
     if ip:
         actor["ip"] = ip
-    attributes = {"reason": reason} if reason else None
-    record_internal(
-        session=session,
-        action=action,
-        outcome=outcome,
-        actor=actor,
-        resource={"type": "console", "id": "session"},
-        attributes=attributes,
-    )
+    return actor

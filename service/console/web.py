@@ -197,7 +197,12 @@ def install_errors(app: FastAPI) -> None:
             result = api_handler(request, exc)
             return await result if inspect.isawaitable(result) else result
         if isinstance(exc, SignInRequired) and request.method == "GET":
-            return redirect(f"{PREFIX}/login?next={quote(request.url.path, safe='/')}")
+            login = f"{PREFIX}/login?next={quote(request.url.path, safe='/')}"
+            if request.headers.get("HX-Request"):
+                # A live refresh after the session ended: the whole page goes to sign-in,
+                # not the sign-in form into a table body.
+                return secure(Response(status_code=204, headers={"HX-Redirect": login}))
+            return redirect(login)
         signed = None
         if not isinstance(exc, Unauthenticated):
             cookie = request.cookies.get(COOKIE)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from playwright import sync_api as playwright_api
 
 from service.auth.schemas import Scope
 from service.evidence.bundle_verify import verify_bundle
@@ -32,7 +33,6 @@ ARGS = [
 ]  # fmt: skip
 SHOTS = REPO / "docs" / "console"
 
-playwright_api = pytest.importorskip("playwright.sync_api")
 if not shutil.which(CHROMIUM):  # pragma: no cover - CI installs it (see .ci/run)
     pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium", pytrace=False)
 

@@ -53,6 +53,10 @@ def test_sign_in_sets_a_strict_httponly_cookie_and_logs_it(
         r = c.post("/console/logout", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
         assert r.status_code == 303
         assert c.get("/console/", follow_redirects=False).status_code == 303
+        # The queue's live refresh sends the whole page to the sign-in form.
+        r = c.get("/console/queue/rows", headers={"HX-Request": "true"})
+        assert r.status_code == 204
+        assert r.headers["hx-redirect"] == "/console/login?next=/console/queue/rows"
     assert _actions(sessions, "console.") == [
         ("console.signin", "success"),
         ("console.signout", "success"),

@@ -19,6 +19,7 @@ from service.evidence.api import router as evidence_router
 from service.evidence.replay_api import router as replay_router
 from service.health import router as health_router
 from service.holds.api import router as holds_router
+from service.improvements.api import router as improvements_router
 from service.incidents.api import entities_router
 from service.incidents.api import router as incidents_router
 from service.incidents.runbook_api import router as incident_runbook_router
@@ -29,6 +30,7 @@ from service.observability import DatabaseCollector
 from service.rules.api import router as rules_router
 from service.runbooks.api import router as runbooks_router
 from service.search.api import router as search_router
+from service.sharing.api import router as sharing_router
 from service.snoozes.api import router as snoozes_router
 from service.worker import InProcessWorker, build_tasks
 
@@ -83,6 +85,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         search_router,
         holds_router,
         snoozes_router,
+        improvements_router,
+        sharing_router,
     ):
         app.include_router(router)
     install_console(app)

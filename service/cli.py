@@ -20,6 +20,7 @@ from service.incidents import cli as incidents_cli
 from service.logging import configure_logging, get_logger
 from service.rules import cli as rules_cli
 from service.runbooks import cli as runbooks_cli
+from service.sharing import cli as sharing_cli
 from service.snoozes import cli as snoozes_cli
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.add_typer(rules_cli.app, name="rules")
 app.add_typer(incidents_cli.app, name="incidents")
 app.add_typer(runbooks_cli.app, name="runbooks")
 app.add_typer(snoozes_cli.app, name="snoozes")
+app.command("share")(sharing_cli.share)
 evidence_cli.register(app)  # replay, export, verify-bundle
 app.command("ship")(ship_cli.ship_command)
 
@@ -175,7 +177,7 @@ def worker() -> None:
     tasks = worker_mod.build_tasks(settings)
     get_logger("custody").info("worker.start", tasks=[t.name for t in tasks])
     with database(settings.database_url) as factory:
-        worker_mod.run(tasks, factory, stop)
+        worker_mod.run(tasks, factory, stop, heartbeat=settings.worker_heartbeat_file)
 
 
 @app.command()

@@ -69,8 +69,12 @@ class Settings(BaseSettings):
     # Notifications: targets (webhook, Slack, PagerDuty, SMTP) in a YAML file; links in
     # messages point at `public_url` (how responders reach this server).
     notify_targets_file: Path | None = None
+    # Touched by `custody worker` while its loops run (container health check).
+    worker_heartbeat_file: Path | None = None
     notify_max_attempts: int = Field(default=12, ge=1)
     public_url: str | None = None
+    # Who exported an incident, as peers see it (STIX identity, MISP Orgc).
+    sharing_producer: str = Field(default="Custody", min_length=1, max_length=200)
 
     # Console: a sign-in lasts this long (it also ends when its token is revoked).
     console_session_minutes: int = Field(default=120, ge=1, le=24 * 60)

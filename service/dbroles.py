@@ -44,6 +44,7 @@ TABLE_GRANTS: dict[str, str] = {
     "incident_links": CHANGE,
     "notify_cursors": CHANGE,
     "snoozes": CHANGE,
+    "improvements": CHANGE,
     "rule_stats": CHANGE,
     "search_index_state": CHANGE,
     "console_sessions": CHANGE,

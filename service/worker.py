@@ -12,14 +12,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
+from service.heartbeat import beat
 from service.logging import get_logger
 
 log = get_logger(__name__)
+HEARTBEAT_SECONDS = 10.0
 
 
 class BackgroundTask(Protocol):
@@ -58,8 +61,10 @@ def run(
     stop: threading.Event,
     *,
     idle_sleep: float = 0.2,
+    heartbeat: Path | None = None,
 ) -> None:
-    """Run every task in its own thread until `stop` is set.
+    """Run every task in its own thread until `stop` is set; while all of them are
+    alive, touch `heartbeat` (if given) every few seconds for the health check.
 
     One thread per task so that a slow task (a notification target timing out, a long
     checkpoint) never delays another: the rules engine keeps opening incidents while a
@@ -73,6 +78,11 @@ def run(
     ]
     for thread in threads:
         thread.start()
+    while True:
+        if heartbeat and all(t.is_alive() for t in threads):
+            beat(heartbeat)
+        if stop.wait(HEARTBEAT_SECONDS):
+            break
     for thread in threads:
         thread.join()
 

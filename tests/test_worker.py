@@ -103,3 +103,20 @@ def test_a_hung_notification_target_does_not_hold_back_detection(
             stop.set()
     worker.join(timeout=90)  # the hung request ends when the black hole closes
     assert not worker.is_alive()
+
+
+def test_the_worker_keeps_its_heartbeat_while_its_loops_run(
+    settings: Settings, sessions: Any, tmp_path: Path
+) -> None:
+    heartbeat = tmp_path / "worker.heartbeat"
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run, args=(build_tasks(settings), sessions, stop), kwargs={"heartbeat": heartbeat}
+    )
+    worker.start()
+    try:
+        wait_for(heartbeat.exists)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert not worker.is_alive()

@@ -43,6 +43,7 @@ from service.incidents.schemas import (
     TimelinePage,
 )
 from service.incidents.sla import policy_of
+from service.taxonomy import Category
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 Read = Annotated[Principal, Depends(require(Scope.read))]
@@ -94,6 +95,7 @@ def list_incidents(
     severity: Annotated[list[str] | None, Query(description="repeat or comma-separate")] = None,
     assignee: str | None = None,
     rule_id: str | None = None,
+    category: Category | None = None,
     tag: str | None = None,
     q: Annotated[str | None, Query(max_length=200, description="text in title")] = None,
     opened_since: datetime | None = None,
@@ -113,6 +115,7 @@ def list_incidents(
         severity=_split(severity, Severity, "severity"),
         assignee=assignee,
         rule_id=rule_id,
+        category=category.value if category else None,
         tag=tag,
         q=q,
         opened_since=opened_since,
@@ -151,6 +154,8 @@ def create_incident(
         severity=body.severity,
         assignee=body.assignee,
         tags=body.tags,
+        category=body.category.value if body.category else None,
+        tlp=body.tlp.value,
         evidence_seqs=body.evidence,
         runbook_id=body.runbook_id,
         policy=flows.Policy.of(settings),

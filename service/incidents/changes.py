@@ -71,6 +71,10 @@ def update_incident(
             setattr(incident, name, value)
     if patch.tags is not None:
         incident.tags = list(dict.fromkeys(patch.tags))
+    if patch.category is not None:
+        incident.category = patch.category.value
+    if patch.tlp is not None:
+        incident.tlp = patch.tlp.value
     changes = diff(before, snapshot(incident))
     if not changes:
         return incident

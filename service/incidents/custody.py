@@ -26,8 +26,8 @@ log = get_logger(__name__)
 # The incident fields the log tracks; audit.py compares exactly these.
 TRACKED = (
     "title", "description", "severity", "status", "assignee", "rule_id", "rule_hash",
-    "group", "tags", "dedup_key", "duplicate_of", "first_seen", "last_seen", "event_count",
-    "acknowledged_at", "contained_at", "resolved_at", "anchor_seq", "version",
+    "group", "tags", "category", "tlp", "dedup_key", "duplicate_of", "first_seen", "last_seen",
+    "event_count", "acknowledged_at", "contained_at", "resolved_at", "anchor_seq", "version",
     "ack_due_at", "resolve_due_at", "waiting_reason", "ack_breached_at", "resolve_breached_at",
 )  # fmt: skip
 

@@ -65,6 +65,9 @@ class Incident(Base):
     rule_hash: Mapped[str | None] = mapped_column(String(64))
     group: Mapped[dict[str, Any]] = mapped_column("group_values", JSON)
     tags: Mapped[list[str]] = mapped_column(JSON)
+    category: Mapped[str | None] = mapped_column(String(40), index=True)
+    # Traffic Light Protocol 2.0 level for sharing (service.sharing.tlp).
+    tlp: Mapped[str] = mapped_column(String(20), default="TLP:AMBER", server_default="TLP:AMBER")
     dedup_key: Mapped[str | None] = mapped_column(String(128))
     # Equal to dedup_key while the incident accepts new firings, NULL otherwise; unique,
     # so two workers can never both open an incident for one firing.

@@ -28,6 +28,7 @@ class IncidentFilters:
     severity: list[str] = field(default_factory=list)
     assignee: str | None = None
     rule_id: str | None = None
+    category: str | None = None
     tag: str | None = None
     q: str | None = None
     opened_since: datetime | None = None
@@ -59,6 +60,8 @@ def to_dict(incident: Any, runbook_id: str | None) -> dict[str, Any]:
         "rule_id": incident.rule_id,
         "group": incident.group,
         "tags": incident.tags,
+        "category": incident.category,
+        "tlp": incident.tlp,
         "dedup_key": incident.dedup_key,
         "duplicate_of": public_id(incident.duplicate_of),
         "first_seen": iso(incident.first_seen),
@@ -120,6 +123,8 @@ def filtered(session: Session, f: IncidentFilters) -> Select[Any]:
         stmt = stmt.where(Incident.assignee == f.assignee)
     if f.rule_id is not None:
         stmt = stmt.where(Incident.rule_id == f.rule_id)
+    if f.category is not None:
+        stmt = stmt.where(Incident.category == f.category)
     if f.tag:
         stmt = stmt.where(_has_tag(session, f.tag))
     if f.entity is not None:

@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session
 
 from service.auditlog.chain import read_head
 from service.auditlog.models import LogRecord
+from service.improvements import service as improvements
 from service.incidents import entity_store, queries, runbook
 from service.incidents import evidence as evidence_mod
 from service.incidents.custody import iso
 from service.incidents.models import Incident, TimelineEntry
 from service.incidents.schemas import Actor, TimelineOut
+from service.runbooks import csf
 
 _EVIDENCE_LIMIT = 10_000
 
@@ -105,6 +107,7 @@ def markdown(*, session: Session, incident: Incident) -> str:
         "rule": out.rule_id,
         "group": out.group,
         "tags": out.tags,
+        "category": out.category.value if out.category else None,
         "duplicate of": out.duplicate_of,
         "first seen": out.first_seen,
         "last seen": out.last_seen,
@@ -128,7 +131,46 @@ def markdown(*, session: Session, incident: Incident) -> str:
     lines += _entities_section(session=session, number=incident.number)
     lines += _evidence_section(session=session, incident=incident)
     lines += _runbook_section(session=session, number=incident.number)
+    lines += _csf_section(session=session, incident=incident)
     return "\n".join(lines) + "\n"
+
+
+def _csf_section(*, session: Session, incident: Incident) -> list[str]:
+    """What was done, by whom and when, per CSF 2.0 Function (as SP 800-61r3 organizes
+    incident response), and which subcategories the incident exercised."""
+    instance = runbook.get(session=session, number=incident.number)
+    steps = [s for p in instance.instance["phases"] for s in p["steps"]] if instance else []
+    done = [s for s in steps if s["status"] == "done"]
+    opened_by = "the correlation engine" if incident.rule_id else incident.opened_by
+    lines = ["", "## NIST CSF 2.0 (SP 800-61 Rev. 3)", ""]
+    if instance is not None and not any(s.get("csf") for s in steps):
+        lines += ["The runbook attached to this incident predates CSF 2.0 step mapping.", ""]
+    exercised: set[str] = {"DE.AE-02"} | ({"DE.AE-03"} if incident.rule_id else set())
+    for function in csf.FUNCTION_ORDER:
+        rows = [s for s in done if any(csf.function_of(i) == function for i in s.get("csf", []))]
+        lines += [f"### {function}", ""]
+        if function == "Detect":
+            lines.append(f"- Opened {iso(incident.opened_at)} by {cell(opened_by)}: "
+                         "DE.AE-02" + (", DE.AE-03" if incident.rule_id else ""))  # fmt: skip
+        for step in rows:
+            ids = [i for i in step["csf"] if csf.function_of(i) == function]
+            exercised.update(step["csf"])
+            lines.append(
+                f"- {cell(step['title'])} (`{step['id']}`): {', '.join(ids)}; "
+                f"by {cell(step['done_by'])} at {cell(step['done_at'])}"
+            )
+        if function == "Identify":
+            for item in improvements.of_incident(session=session, number=incident.number):
+                lines.append(
+                    f"- Improvement {item.public_id} ({item.kind}, {item.status}): "
+                    f"{text(item.title)}; by {cell(item.created_by)} at {cell(item.created_at)}"
+                )
+        if lines[-1] == "":
+            lines.append("Nothing recorded.")
+        lines.append("")
+    lines.append("Subcategories exercised:")
+    lines += [f"- {i}: {csf.SUBCATEGORIES[i].title}" for i in sorted(exercised)]
+    return lines
 
 
 def _entities_section(*, session: Session, number: int) -> list[str]:

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.auditlog.schemas import MAX_SEQ
 from service.runbooks.schemas import Severity
+from service.sharing.tlp import Tlp
+from service.taxonomy import Category
 
 __all__ = ["Severity", "Status"]
 
@@ -41,6 +43,8 @@ class IncidentCreate(BaseModel):
     severity: Severity = Severity.MEDIUM
     assignee: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     tags: Annotated[list[Tag], Field(max_length=50)] = []
+    category: Category | None = None
+    tlp: Tlp = Tlp.amber
     evidence: Annotated[list[Seq], Field(max_length=10_000)] = []
     runbook_id: Annotated[str, Field(max_length=80)] | None = None
 
@@ -57,6 +61,8 @@ class IncidentPatch(BaseModel):
     title: Annotated[str, Field(min_length=1, max_length=300)] | None = None
     description: Annotated[str, Field(max_length=20_000)] | None = None
     tags: Annotated[list[Tag], Field(max_length=50)] | None = None
+    category: Category | None = Field(default=None, description="the AI incident category")
+    tlp: Tlp | None = Field(default=None, description="sharing level; TLP:RED blocks export")
     waiting: Annotated[str, Field(min_length=1, max_length=500)] | None = Field(
         default=None,
         description="Why the incident waits on an external party; pauses the SLA clocks. "
@@ -106,6 +112,8 @@ class IncidentOut(BaseModel):
     rule_id: str | None
     group: dict[str, Any]
     tags: list[str]
+    category: Category | None
+    tlp: Tlp
     dedup_key: str | None
     duplicate_of: str | None
     first_seen: datetime | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -75,22 +75,66 @@ def run_tests(directory: DirArg = None) -> None:
     console.print(f"[green]OK[/green] {summary}")
 
 
+def _incident_window(settings: Settings, incident_id: str) -> tuple[str, str]:
+    """The event-time window of the incident's evidence (or its first/last seen), with an
+    hour before it so correlations see their start."""
+    from sqlalchemy import func, select
+
+    from service.auditlog.models import LogRecord
+    from service.db import database
+    from service.incidents import service as incidents
+    from service.incidents.errors import IncidentNotFound
+    from service.incidents.models import IncidentEvidence
+
+    with database(settings.database_url) as factory, factory() as session:
+        try:
+            found = incidents.get(session=session, incident_id=incident_id)
+        except IncidentNotFound as exc:
+            raise typer.BadParameter(str(exc), param_hint="--incident") from None
+        lo, hi = session.execute(
+            select(func.min(LogRecord.time), func.max(LogRecord.time))
+            .join(IncidentEvidence, IncidentEvidence.seq == LogRecord.seq)
+            .where(IncidentEvidence.incident_number == found.number)
+        ).one()
+        first = _parse(lo) if lo else found.first_seen or found.opened_at
+        last = _parse(hi) if hi else found.last_seen or found.opened_at
+    return (first - timedelta(hours=1)).isoformat(), (last + timedelta(seconds=1)).isoformat()
+
+
+def _parse(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
 @app.command("backtest")
 def backtest(
     since: Annotated[str | None, typer.Option(help="event time >= since (RFC 3339)")] = None,
     until: Annotated[str | None, typer.Option(help="event time < until (RFC 3339)")] = None,
     from_seq: Annotated[int | None, typer.Option("--from-seq", min=1)] = None,
     to_seq: Annotated[int | None, typer.Option("--to-seq", min=1)] = None,
-    rules: Annotated[Path | None, typer.Option("--rules", help="rules directory")] = None,
+    rules: Annotated[
+        Path | None, typer.Option("--rules", help="rules directory or one rule file")
+    ] = None,
+    incident: Annotated[
+        str | None,
+        typer.Option(help="INC-N: its own window (first seen - 1h .. last seen + 1s)"),
+    ] = None,
 ) -> None:
     """Run rules over a past range of CUSTODY_DATABASE_URL; prints the incidents that
     would have opened. Read-only: the transaction is rolled back."""
     from service.db import database
     from service.rules.backtest import run_backtest
-    from service.rules.loader import load_rules
+    from service.rules.loader import load_rule_files, load_rules
 
     settings = Settings()
-    loaded, errors = load_rules(directory=rules or settings.rules_dir)
+    source = rules or settings.rules_dir
+    if source.is_file():
+        loaded, errors = load_rule_files(paths=[source])
+    else:
+        loaded, errors = load_rules(directory=source)
+    if incident is not None:
+        if since or until or from_seq or to_seq:
+            raise typer.BadParameter("--incident sets the range itself", param_hint="--incident")
+        since, until = _incident_window(settings, incident)
     for error in errors:
         err.print(f"[yellow]skipped[/yellow] {error}")
     began = time.perf_counter()

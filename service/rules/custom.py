@@ -5,13 +5,14 @@ one of them, a nested mapping::
 
     custom:
       runbook: model-exfiltration          # runbook id attached to incidents
+      category: exfiltration               # the incident's category (service.taxonomy)
       dedup: [actor.id, resource.id]       # fields whose values make the dedup key
       first_seen:                          # detection rules only
         fields: [actor.id, resource.id]
         history: 30d                       # Sigma timespan syntax (s, m, h, d, w)
 
-DESIGN.md writes these as `custom.runbook` etc.; that dotted spelling is also accepted as
-top-level keys (`custom.runbook: x`), but not both spellings in one rule. Any other unknown
+The dotted spelling (`custom.runbook: x` as a top-level key) is accepted too, but not
+both spellings in one rule. Any other unknown
 top-level key is an error, so a typo such as `levle:` does not pass silently.
 """
 
@@ -28,8 +29,9 @@ from sigma.exceptions import SigmaTimespanError
 
 from service.rules.fields import is_event_path
 from service.rules.model import FirstSeen
+from service.taxonomy import Category
 
-CUSTOM_KEYS = frozenset({"runbook", "dedup", "first_seen"})
+CUSTOM_KEYS = frozenset({"runbook", "category", "dedup", "first_seen"})
 _RUNBOOK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
@@ -44,6 +46,7 @@ class Custom:
     runbook: str | None = None
     dedup: tuple[str, ...] = ()
     first_seen: FirstSeen | None = None
+    category: str | None = None
 
 
 def parse_custom(attributes: Mapping[str, Any], *, allowed: frozenset[str]) -> Custom:
@@ -70,7 +73,16 @@ def parse_custom(attributes: Mapping[str, Any], *, allowed: frozenset[str]) -> C
         runbook=_runbook(values.get("runbook")),
         dedup=_fields("custom.dedup", values.get("dedup", []), check_paths=False),
         first_seen=_first_seen(values.get("first_seen")),
+        category=_category(values.get("category")),
     )
+
+
+def _category(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value not in set(Category):
+        raise CustomError("custom.category", f"must be one of {', '.join(Category)}")
+    return str(value)
 
 
 def _runbook(value: Any) -> str | None:

@@ -266,6 +266,7 @@ class Engine:
             evidence=evidence,
             first_seen=from_us(first),
             last_seen=from_us(last),
+            category=rule.category,
         )
 
 

@@ -298,6 +298,7 @@ def _build(parsed: Parsed, built: dict[str, Rule], silent: set[str]) -> Rule:
         dispatch=parsed.dispatch,
         first_seen=parsed.custom.first_seen,
         correlation=parsed.correlation,
+        category=parsed.custom.category,
     )
     built[rule.id] = rule
     return rule

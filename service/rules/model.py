@@ -108,6 +108,7 @@ class Rule:
     dispatch: Predicate | None = None
     first_seen: FirstSeen | None = None
     correlation: Correlation | None = None
+    category: str | None = None
 
     @property
     def kind(self) -> str:
@@ -132,6 +133,7 @@ class Firing:
     evidence: tuple[int, ...]
     first_seen: datetime
     last_seen: datetime
+    category: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,7 @@ def render_instance(
                 "title": step.title,
                 "required": step.required,
                 "requires_note": step.requires_note,
+                "csf": list(step.csf),
                 "instructions": _render_lenient(step.instructions, context, where=step.id),
             }
             for step in steps

@@ -6,15 +6,20 @@ from collections.abc import Iterator
 from enum import StrEnum
 from typing import Annotated, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt
+
+from service.runbooks.csf import check_id
 
 # Step and runbook ids appear in URLs (`/v1/incidents/{id}/runbook/steps/{step_id}`)
 # and in rule files, so they are restricted to a slug alphabet.
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=80)]
+# A NIST CSF 2.0 subcategory id that incident work fulfils, e.g. RS.AN-03.
+CsfId = Annotated[str, AfterValidator(check_id)]
 
 
 class Phase(StrEnum):
-    """NIST SP 800-61 incident handling phases, in the order responders work them."""
+    """Incident handling phases, in the order responders work them (SP 800-61's; each
+    step also names the CSF 2.0 subcategories it fulfils, as Rev. 3 organizes them)."""
 
     ANALYSIS = "analysis"
     CONTAINMENT = "containment"
@@ -56,6 +61,8 @@ class StepSpec(BaseModel):
     # Default to required: forgetting the key must not silently make a step optional.
     required: bool = True
     requires_note: bool = False
+    # What the step fulfils, for auditors (SP 800-61r3 organizes response by CSF 2.0).
+    csf: list[CsfId] = Field(min_length=1, max_length=8)
 
 
 class Step(StepSpec):
@@ -121,6 +128,7 @@ class RenderedStep(TypedDict):
     title: str
     required: bool
     requires_note: bool
+    csf: list[str]
     instructions: str
 
 

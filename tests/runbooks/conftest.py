@@ -12,9 +12,9 @@ SHIPPED_DIR = Path(__file__).resolve().parents[2] / "runbooks"
 MINIMAL_STEPS = """\
 steps:
   analysis:
-    - {id: look, title: Look around}
+    - {id: look, title: Look around, csf: [RS.AN-03]}
   post_incident:
-    - {id: review, title: Review, requires_note: true}
+    - {id: review, title: Review, requires_note: true, csf: [ID.IM-03]}
 """
 
 

@@ -63,12 +63,16 @@ def test_invalid_phase_is_reported_with_the_field() -> None:
 
 def test_duplicate_step_ids_across_phases_are_reported() -> None:
     steps = (
-        "steps:\n  analysis:\n    - {id: look, title: Look}\n"
-        "  post_incident:\n    - {id: look, title: Again}\n    - {id: review, title: R}\n"
+        "steps:\n  analysis:\n    - {id: look, title: Look, csf: [RS.AN-03]}\n"
+        "  post_incident:\n    - {id: look, title: Again, csf: [ID.IM-03]}\n"
+        "    - {id: review, title: R, csf: [ID.IM-03]}\n"
     )
     problems = problems_of(runbook_text(steps=steps))
 
     assert any("duplicate step id 'look'" in p for p in problems), problems
+
+
+STEP = "steps:\n  analysis:\n    - {}\n"
 
 
 @pytest.mark.parametrize(
@@ -82,7 +86,13 @@ def test_duplicate_step_ids_across_phases_are_reported() -> None:
         ({"body": "## step: look\nx\n## step: review\ny\n"}, "overview: the body must start"),
         ({"body": "Overview.\n\n## step: look\n\n## step: review\ny\n"}, "instructions are empty"),
         ({"steps": "steps: {}\n"}, "steps: Dictionary should have at least 1 item"),
-        ({"steps": "steps:\n  analysis:\n    - {id: Look!, title: x}\n"}, "steps.analysis[0].id"),
+        ({"steps": STEP.format("{id: Look!, title: x, csf: [RS.AN-03]}")}, "steps.analysis[0].id"),
+        ({"steps": STEP.format("{id: look, title: x}")}, "steps.analysis[0].csf: Field required"),
+        ({"steps": STEP.format("{id: look, title: x, csf: [RS.AN-09]}")},
+         "steps.analysis[0].csf[0]: Value error, 'RS.AN-09' is not a CSF 2.0 subcategory for "
+         "incident work"),
+        ({"steps": STEP.format("{id: look, title: x, csf: [RS.RP-1]}")},
+         "'RS.RP-1' is not a CSF 2.0 subcategory id (like RS.AN-03)"),
     ],
 )  # fmt: skip
 def test_schema_and_layout_errors_name_the_field(change: dict[str, str], expected: str) -> None:

@@ -2,12 +2,12 @@
 uvicorn serving the app on SQLite.
 
 Needs `apt-get install -y chromium` and the `playwright` package (the Playwright browser
-download is not used). Set CUSTODY_CONSOLE_SCREENSHOTS=1 to refresh docs/console/*.png.
+download is not used). Screenshots go to the test's tmp_path (look there when a test
+fails); scripts/console_screenshots.py makes the ones in docs/console.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import threading
@@ -23,7 +23,6 @@ from playwright import sync_api as playwright_api
 
 from service.auth.schemas import Scope
 from service.evidence.bundle_verify import verify_bundle
-from tests.conftest import REPO
 from tests.incidents.conftest import ingest, open_incident
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,7 +30,6 @@ ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-SHOTS = REPO / "docs" / "console"
 
 if not shutil.which(CHROMIUM):  # pragma: no cover - CI installs it (see .ci/run)
     pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium", pytrace=False)
@@ -71,9 +69,7 @@ def browser() -> Iterator[Any]:
 
 
 def _shot(page: Any, name: str, tmp_path: Path) -> None:
-    target = SHOTS if os.environ.get("CUSTODY_CONSOLE_SCREENSHOTS") else tmp_path
-    target.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target / f"{name}.png"), full_page=False)
+    page.screenshot(path=str(tmp_path / f"{name}.png"))
 
 
 def _sign_in(browser: Any, live: str, token: str, **context: Any) -> tuple[Any, Any, list[str]]:

@@ -130,3 +130,19 @@ def test_next_is_a_console_path_only(app: Any, make_token: Any) -> None:
             follow_redirects=False,
         )
         assert r.headers["location"] == "/console/"
+
+
+def test_an_expired_session_is_refused(app: Any, make_token: Any, sessions: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from service.console.models import ConsoleSession
+
+    with TestClient(app) as c:
+        assert Browser(c).sign_in(make_token(Scope.read)).status_code == 303
+        assert c.get("/console/").status_code == 200
+        with session_scope(sessions) as s:
+            for row in s.scalars(select(ConsoleSession)):
+                row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        r = c.get("/console/", follow_redirects=False)
+        assert r.status_code == 303
+        assert r.headers["location"] == "/console/login?next=/console/"

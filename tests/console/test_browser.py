@@ -72,6 +72,11 @@ def _shot(page: Any, name: str, tmp_path: Path) -> None:
     page.screenshot(path=str(tmp_path / f"{name}.png"))
 
 
+UNLABELLED = """() => [...document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea')].filter(e => e.labels.length === 0)
+    .map(e => e.name)"""
+
+
 def _sign_in(browser: Any, live: str, token: str, **context: Any) -> tuple[Any, Any, list[str]]:
     ctx = browser.new_context(viewport={"width": 1280, "height": 800}, **context)
     page = ctx.new_page()
@@ -141,6 +146,7 @@ def test_triage_an_incident_to_resolved_in_the_browser(
 
     # Export the evidence bundle and verify it offline with the public key.
     page.goto(f"{live}/console/incidents/{inc['id']}")
+    assert page.evaluate(UNLABELLED) == []  # the incident page: every field has a label
     with page.expect_download() as download:
         page.get_by_role("button", name="Export evidence bundle").click()
     bundle = tmp_path / "bundle.zip"
@@ -153,9 +159,10 @@ def test_triage_an_incident_to_resolved_in_the_browser(
     page.locator("#verdict", has_text="Verified").wait_for()
 
     for name, path in (("overview", "overview"), ("log", "log"), ("integrity", "integrity"),
-                       ("rules", "rules")):  # fmt: skip
+                       ("rules", "rules"), ("queue", "")):  # fmt: skip
         page.goto(f"{live}/console/{path}")
         _shot(page, name, tmp_path)
+        assert page.evaluate(UNLABELLED) == [], name  # every field has a label
     page.goto(f"{live}/console/integrity")
     page.get_by_role("button", name="Verify now").click()
     page.locator("#chain-verdict", has_text="Chain intact").wait_for()

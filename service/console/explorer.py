@@ -15,9 +15,9 @@ from service.auditlog.schemas import EventFilters
 from service.auth.audit import audit_read
 from service.auth.schemas import Scope
 from service.config import Settings
-from service.console.incident import validated, verify_trailer
 from service.console.sessions import Signed
-from service.console.web import PREFIX, page, render
+from service.console.verification import verify_trailer
+from service.console.web import PREFIX, page, render, validated
 from service.deps import get_session, get_settings
 from service.errors import InvalidInput
 from service.evidence.schemas import Scope as EvidenceScope

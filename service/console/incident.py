@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, PlainTextResponse, Response
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
@@ -17,12 +16,12 @@ from service.auth.audit import audit_read
 from service.auth.schemas import Scope
 from service.config import Settings
 from service.console.sessions import Signed
-from service.console.web import PREFIX, Posted, form, page, redirect, render, secure
+from service.console.verification import verify_trailer
+from service.console.web import PREFIX, Posted, form, page, redirect, render, secure, validated
 from service.deps import get_session, get_settings
 from service.errors import InvalidInput
 from service.evidence.checkpoints import signing_key
 from service.evidence.exports import export_bundle
-from service.evidence.replay import replay
 from service.evidence.schemas import Scope as EvidenceScope
 from service.incidents import changes, entity_store, queries, report, runbook
 from service.incidents import evidence as evidence_mod
@@ -39,20 +38,6 @@ RespondForm = Annotated[Posted, Depends(form(Scope.respond))]
 Db = Annotated[Session, Depends(get_session)]
 Config = Annotated[Settings, Depends(get_settings)]
 EVIDENCE_PAGE = 20
-M = TypeVar("M", bound=BaseModel)
-
-
-def validated(model: type[M], data: dict[str, Any]) -> M:
-    """The model, or a 422 naming each bad field (as the API's problem+json does)."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        raise InvalidInput(detail, errors=errors) from None
 
 
 def _cursor(value: str | None) -> int:
@@ -211,24 +196,6 @@ def post_export(
             background=BackgroundTask(os.unlink, path),
         )
     )
-
-
-def verify_trailer(
-    *, session: Session, scope: EvidenceScope, settings: Settings
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Replay `scope` in the server (chain links, payload digests, inclusion in the
-    signed tree); returns the trailer and the first records (for display)."""
-    public_key = signing_key(settings.signing_key_path).public_key()
-    shown: list[dict[str, Any]] = []
-    trailer: dict[str, Any] = {}
-    for chunk in replay(session=session, scope=scope, public_key=public_key):
-        for line in chunk.splitlines():
-            item = orjson.loads(line)
-            if "trailer" in item:
-                trailer = item["trailer"]
-            elif len(shown) < 200:
-                shown.append(item)
-    return trailer, shown
 
 
 @router.get("/incidents/{incident_id}/verify")

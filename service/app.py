@@ -15,6 +15,7 @@ from service.auth.ratelimit import make_limiter
 from service.auth.throttle import FailureThrottle, ThrottleFlusher
 from service.availability import WriteHealth
 from service.config import Settings
+from service.console.app import install as install_console
 from service.db import make_engine, make_sessionmaker
 from service.evidence.api import router as evidence_router
 from service.evidence.replay_api import router as replay_router
@@ -108,4 +109,5 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         app.include_router(router)
     docs.install(app)
     openapi.install(app)
+    install_console(app)
     return app

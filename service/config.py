@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     # Who exported an incident, as peers see it (STIX identity, MISP Orgc).
     sharing_producer: str = Field(default="Custody", min_length=1, max_length=200)
 
+    # Console: a sign-in lasts this long (it also ends when its token is revoked).
+    console_session_minutes: int = Field(default=120, ge=1, le=24 * 60)
+
     @model_validator(mode="before")
     @classmethod
     def _home_defaults(cls, data: Any) -> Any:

@@ -50,6 +50,7 @@ TABLE_GRANTS: dict[str, str] = {
     "rule_stats": CHANGE,
     "search_index_state": CHANGE,
     "rate_buckets": CHANGE,
+    "console_sessions": CHANGE,
     # Rows that are replaced or expire.
     "incident_runbooks": FULL,
     "rule_seen": FULL,

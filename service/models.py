@@ -2,6 +2,7 @@
 
 from service.auditlog import models as _auditlog  # noqa: F401
 from service.auth import models as _auth  # noqa: F401
+from service.console import models as _console  # noqa: F401
 from service.db import Base
 from service.evidence import models as _evidence  # noqa: F401
 from service.holds import models as _holds  # noqa: F401

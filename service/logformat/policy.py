@@ -1,7 +1,7 @@
 """Which records only Custody may write: refused at ingest for every token.
 
 Custody's own records (incident changes, erasures, audited reads, holds, snoozes,
-notification attempts, log upgrades) are what `custody verify`, erasure checks and
+notification attempts, log upgrades, console sign-ins) are what `custody verify`, erasure checks and
 `custody incidents audit` read meaning from, so no shipper may produce one: not under the
 source ``custody``, and not under these actions from any source. `apikey.*` and `auth.*`
 are also written by Custody, but AI services legitimately send them too, so they stay
@@ -21,6 +21,7 @@ SERVER_ONLY_PREFIXES = (
     "log.",
     "witness.",
     "checkpoint.",
+    "console.",
 )
 SERVER_ONLY_ACTIONS = frozenset({"event.erase", "audit.read", "rules.reload"})
 

@@ -1,0 +1,1 @@
+"""The responder console: server-rendered pages under /console over the domains' logic."""

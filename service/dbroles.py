@@ -36,6 +36,7 @@ TABLE_GRANTS: dict[str, str] = {
     "incident_counter": "SELECT, UPDATE",
     "merkle_state": "SELECT, UPDATE",
     "rule_engine_state": "SELECT, UPDATE",
+    "rule_snapshot": "SELECT, UPDATE",
     # Current state whose history is in the log.
     "api_tokens": CHANGE,
     "incidents": CHANGE,
@@ -45,6 +46,8 @@ TABLE_GRANTS: dict[str, str] = {
     "notify_cursors": CHANGE,
     "snoozes": CHANGE,
     "rule_stats": CHANGE,
+    "rule_sources": CHANGE,
+    "rule_late": CHANGE,
     "search_index_state": CHANGE,
     # Rows that are replaced or expire.
     "incident_runbooks": FULL,

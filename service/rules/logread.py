@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -12,7 +12,11 @@ from sqlalchemy.orm import Session
 from service.auditlog import queries
 from service.auditlog.models import LogRecord
 from service.auditlog.schemas import EventFilters
-from service.logformat import parse_time
+from service.logformat import format_time, parse_time
+from service.rules.timeutil import span_us, to_us
+
+if TYPE_CHECKING:
+    from service.rules.engine import Engine
 
 _STREAM = 2000
 # Custody's own records (audited reads, token and incident changes) carry the server's
@@ -60,3 +64,46 @@ def newest_time(*, session: Session, to_seq: int) -> datetime | None:
         )
     ).scalar_one_or_none()
     return None if value is None else parse_time(str(value))
+
+
+def replay_start(*, session: Session, engine: Engine, to_seq: int) -> int:
+    """Seq after which to replay the log to rebuild `engine` at `to_seq` without a snapshot.
+
+    Events that arrived more than (idle timeout + the engine's widest window) before the
+    record at `to_seq` belong to sources that are idle by then, or to windows that are
+    over: replay starts at the first record that arrived after that (seq order is arrival
+    order). A source that keeps sending events older than that is the approximation.
+    """
+    if to_seq <= 0:
+        return 0
+    horizon = span_us(engine.policy.idle_timeout + engine.max_window())
+    newest = _arrival(session, to_seq)
+    if newest is None:
+        return 0
+    since = newest - horizon
+    lo, hi = 1, to_seq  # find the first seq whose arrival >= since
+    while lo < hi:
+        mid = (lo + hi) // 2
+        arrived = _arrival(session, mid)
+        if arrived is not None and arrived >= since:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo - 1
+
+
+def _arrival(session: Session, seq: int) -> int | None:
+    value = session.execute(
+        select(LogRecord.received_at).where(LogRecord.seq == seq)
+    ).scalar_one_or_none()
+    return None if value is None else to_us(str(value))
+
+
+def first_seq_since(*, session: Session, since: datetime) -> int | None:
+    """The smallest seq of an event whose time is >= since (uses the time index)."""
+    value = session.execute(
+        select(func.min(LogRecord.seq)).where(
+            LogRecord.time >= format_time(since), LogRecord.source != INTERNAL_SOURCE
+        )
+    ).scalar_one_or_none()
+    return None if value is None else int(value)

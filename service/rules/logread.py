@@ -107,3 +107,13 @@ def first_seq_since(*, session: Session, since: datetime) -> int | None:
         )
     ).scalar_one_or_none()
     return None if value is None else int(value)
+
+
+def last_seq_before(*, session: Session, until: datetime) -> int | None:
+    """The largest seq of an event whose time is < until (uses the time index)."""
+    value = session.execute(
+        select(func.max(LogRecord.seq)).where(
+            LogRecord.time < format_time(until), LogRecord.source != INTERNAL_SOURCE
+        )
+    ).scalar_one_or_none()
+    return None if value is None else int(value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, timedelta
+from datetime import UTC
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -12,6 +12,7 @@ from service.auditlog.chain import record_internal
 from service.rules import store
 from service.rules.backtest import load_candidates, run_backtest
 from service.rules.errors import InvalidRules, RuleNotFound
+from service.rules.eventtime import EventTimePolicy
 from service.rules.model import Firing, Rule, RuleLoadError
 from service.rules.models import RuleStats
 from service.rules.ruleset import RuleRegistry, RuleSet
@@ -129,7 +130,7 @@ def reload_rules(
 
 
 def backtest(
-    *, session: Session, rule_set: RuleSet, request: BacktestIn, lateness: timedelta
+    *, session: Session, rule_set: RuleSet, request: BacktestIn, policy: EventTimePolicy
 ) -> BacktestOut:
     """Run deployed (or candidate) rules over a past range; writes nothing."""
     if request.rules is None:
@@ -149,7 +150,7 @@ def backtest(
         until=request.until,
         from_seq=request.from_seq,
         to_seq=request.to_seq,
-        lateness=lateness,
+        policy=policy,
     )
     return BacktestOut(
         incidents=[would_open(f) for f in result.incidents],

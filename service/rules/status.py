@@ -23,15 +23,15 @@ def rules_status(
     cursor = int(state.cursor)
     lag_seconds = 0.0
     if head > cursor:
-        arrived = dict(
-            session.execute(
-                select(LogRecord.seq, LogRecord.received_at).where(
-                    LogRecord.seq.in_([head, max(cursor, 1)])
-                )
-            ).tuples()
-        )
+        wanted = [head, max(cursor, 1)]
+        arrived = {
+            int(seq): str(at)
+            for seq, at in session.execute(
+                select(LogRecord.seq, LogRecord.received_at).where(LogRecord.seq.in_(wanted))
+            )
+        }
         if head in arrived and max(cursor, 1) in arrived:
-            lag_us = to_us(str(arrived[head])) - to_us(str(arrived[max(cursor, 1)]))
+            lag_us = to_us(arrived[head]) - to_us(arrived[max(cursor, 1)])
             lag_seconds = max(lag_us, 0) / 1e6
     rows = list(session.scalars(select(RuleSource).order_by(RuleSource.source)))
     now = max((r.last_arrival_us for r in rows if r.last_arrival_us is not None), default=None)

@@ -163,6 +163,27 @@ class Engine:
         """Matches currently held in correlation windows (memory gauge)."""
         return sum(w.size() for w in self._windows.values())
 
+    def seen_keys(self, events: Iterable[Event]) -> dict[str, set[str]]:
+        """First-seen keys these events may look up (for `DbSeenStore.prefetch`)."""
+        wanted: dict[str, set[str]] = {}
+        if not self._first_seen_getters:
+            return wanted
+        for event in events:
+            action = event.get("action")
+            candidates = (
+                self._by_action.get(action.lower(), self._any)
+                if isinstance(action, str)
+                else self._any
+            )
+            for rule, _ in candidates:
+                getters = self._first_seen_getters.get(rule.id)
+                if getters is None:
+                    continue
+                values = [get(event) for get in getters]
+                if None not in values:
+                    wanted.setdefault(rule.id, set()).add(_canonical(values))
+        return wanted
+
     def warm(self, event: Event) -> None:
         """Rebuild state from an already-processed event without emitting firings."""
         self.process(event, emit=False)

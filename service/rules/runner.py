@@ -30,7 +30,7 @@ from service.rules.logread import read_batch, replay_start, stream_events
 from service.rules.merge import merge_firings
 from service.rules.model import Firing
 from service.rules.ruleset import RuleSet, load_rule_set
-from service.rules.sink import apply_firing
+from service.rules.sink import apply_firings
 from service.rules.timeutil import from_us
 from service.worker import BUILDERS
 
@@ -164,6 +164,7 @@ class RuleRunner:
         events, last = read_batch(session=session, after_seq=cursor, limit=self.batch)
         if last is None:
             return 0
+        self._seen.prefetch(engine.seen_keys(events))
         firings: list[Firing] = []
         for event in events:
             firings.extend(engine.process(event))
@@ -173,8 +174,10 @@ class RuleRunner:
             d = deltas.setdefault(firing.rule_id, store.StatsDelta())
             d.firings += 1
             d.last_fired_us = now_us
-        for firing in merge_firings(firings):
-            if apply_firing(session=session, firing=firing, runbooks_dir=self.runbooks_dir):
+        merged = merge_firings(firings)
+        opened = apply_firings(session=session, firings=merged, runbooks_dir=self.runbooks_dir)
+        for firing, was_opened in zip(merged, opened, strict=True):
+            if was_opened:
                 deltas.setdefault(firing.rule_id, store.StatsDelta()).incidents_opened += 1
         counts = Counter(engine.match_counts())
         for rule_id, total in counts.items():

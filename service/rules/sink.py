@@ -2,35 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.incidents.models import Incident
-from service.incidents.service import open_or_update_from_rule
+from service.incidents.bulk import RuleFiring, open_or_update_many
 from service.rules.model import Firing
 
 
-def apply_firing(*, session: Session, firing: Firing, runbooks_dir: Path | None) -> bool:
-    """Open an incident for `firing` or extend the active one; True if one was opened."""
-    # Safe to look first: the runner holds its lease, and only rules set dedup keys.
-    active = session.execute(
-        select(Incident.number).where(Incident.active_dedup_key == firing.dedup_key)
-    ).first()
-    open_or_update_from_rule(
+def apply_firings(
+    *, session: Session, firings: Sequence[Firing], runbooks_dir: Path | None
+) -> list[bool]:
+    """Open incidents for `firings` (distinct dedup keys) or extend the active ones;
+    True where one was opened. Safe to look first: the runner holds its lease, and only
+    rules set dedup keys."""
+    return open_or_update_many(
         session=session,
-        rule_id=firing.rule_id,
-        rule_hash=firing.rule_hash,
-        title=firing.title,
-        severity=str(firing.severity),
-        tags=list(firing.tags),
-        runbook_id=firing.runbook,
-        group=dict(firing.group),
-        dedup_key=firing.dedup_key,
-        evidence_seqs=list(firing.evidence),
-        first_seen=firing.first_seen,
-        last_seen=firing.last_seen,
+        firings=[
+            RuleFiring(
+                rule_id=f.rule_id,
+                rule_hash=f.rule_hash,
+                title=f.title,
+                severity=str(f.severity),
+                tags=tuple(f.tags),
+                runbook_id=f.runbook,
+                group=dict(f.group),
+                dedup_key=f.dedup_key,
+                evidence_seqs=tuple(f.evidence),
+                first_seen=f.first_seen,
+                last_seen=f.last_seen,
+            )
+            for f in firings
+        ],
         runbooks_dir=runbooks_dir,
     )
-    return active is None

@@ -109,6 +109,26 @@ class DbSeenStore:
             self._cache[ck] = None if found is None else from_us(int(found))
         return self._cache[ck]
 
+    def prefetch(self, wanted: Mapping[str, Iterable[str]]) -> None:
+        """Load the entries for these keys (rule id -> keys) in a few queries, so the
+        batch that needs them does not look each one up on its own."""
+        assert self.session is not None, "bind a session before processing"
+        connection = self.session.connection()
+        for rule_id, keys in wanted.items():
+            missing = [k for k in keys if (rule_id, k) not in self._cache]
+            for start in range(0, len(missing), _CHUNK):
+                chunk = missing[start : start + _CHUNK]
+                found = dict(
+                    connection.execute(
+                        select(_SEEN.c.key, _SEEN.c.last_seen_us).where(
+                            _SEEN.c.rule_id == rule_id, _SEEN.c.key.in_(chunk)
+                        )
+                    ).all()
+                )
+                for key in chunk:
+                    at = found.get(key)
+                    self._cache[(rule_id, key)] = None if at is None else from_us(int(at))
+
     def set_last_seen(self, rule_id: str, key: str, seen_at: datetime) -> None:
         ck = (rule_id, key)
         current = self.get_last_seen(rule_id, key)
@@ -166,32 +186,37 @@ class StatsDelta:
 
 
 def add_stats(*, session: Session, deltas: Mapping[str, StatsDelta]) -> None:
-    """Add counter deltas per rule (one upsert per rule that changed)."""
-    for rule_id, d in deltas.items():
-        if not (d.events_matched or d.firings or d.incidents_opened or d.last_fired_us):
-            continue
-        stmt = _upsert(session, RuleStats).values(
-            rule_id=rule_id,
-            events_matched=d.events_matched,
-            firings=d.firings,
-            incidents_opened=d.incidents_opened,
-            last_fired_us=d.last_fired_us,
-        )
-        t = RuleStats
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["rule_id"],
-                set_={
-                    "events_matched": t.events_matched + stmt.excluded.events_matched,
-                    "firings": t.firings + stmt.excluded.firings,
-                    "incidents_opened": t.incidents_opened + stmt.excluded.incidents_opened,
-                    "last_fired_us": case(
-                        (stmt.excluded.last_fired_us.is_(None), t.last_fired_us),
-                        else_=stmt.excluded.last_fired_us,
-                    ),
-                },
-            )
-        )
+    """Add counter deltas per rule (one upsert statement for every rule that changed)."""
+    rows = [
+        {
+            "rule_id": rule_id,
+            "events_matched": d.events_matched,
+            "firings": d.firings,
+            "incidents_opened": d.incidents_opened,
+            "last_fired_us": d.last_fired_us,
+        }
+        for rule_id, d in deltas.items()
+        if d.events_matched or d.firings or d.incidents_opened or d.last_fired_us
+    ]
+    if not rows:
+        return
+    stmt = _upsert(session, RuleStats)
+    t = RuleStats
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["rule_id"],
+            set_={
+                "events_matched": t.events_matched + stmt.excluded.events_matched,
+                "firings": t.firings + stmt.excluded.firings,
+                "incidents_opened": t.incidents_opened + stmt.excluded.incidents_opened,
+                "last_fired_us": case(
+                    (stmt.excluded.last_fired_us.is_(None), t.last_fired_us),
+                    else_=stmt.excluded.last_fired_us,
+                ),
+            },
+        ),
+        rows,
+    )
 
 
 def read_stats(*, session: Session, rule_ids: Iterable[str] | None = None) -> dict[str, RuleStats]:

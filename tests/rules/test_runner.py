@@ -99,18 +99,18 @@ def test_restart_and_crash_mid_stream_equal_uninterrupted_run(
         assert task.run_once(sessions)
     # A crash inside a batch: the transaction rolls back, nothing is half-applied.
     calls = {"n": 0}
-    real = runner_mod.apply_firing
+    real = runner_mod.apply_firings
 
-    def flaky(**kwargs: Any) -> bool:
+    def flaky(**kwargs: Any) -> list[bool]:
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("worker killed")
         return real(**kwargs)
 
-    monkeypatch.setattr(runner_mod, "apply_firing", flaky)
+    monkeypatch.setattr(runner_mod, "apply_firings", flaky)
     with pytest.raises(RuntimeError):
         _drain_all(task, sessions)
-    monkeypatch.setattr(runner_mod, "apply_firing", real)
+    monkeypatch.setattr(runner_mod, "apply_firings", real)
     # A new process: fresh runner instance, windows rebuilt from the log.
     for _ in range(3):
         assert live.runner(rules_dir, batch=211).run_once(sessions)

@@ -9,6 +9,7 @@ while a snooze is active, take the one-by-one path.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,10 @@ from service.snoozes.models import Snooze
 
 log = get_logger(__name__)
 _CHUNK = 500
+# Runbook templates are re-checked on disk (a stat per file) at most this often here:
+# a busy runner opens incidents in many batches a second.
+TEMPLATES_TTL = 5.0
+_templates: dict[Path, tuple[float, list[Any]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +194,7 @@ def _open_all(
     ]
     if entity_rows:
         session.execute(insert(IncidentEntity), entity_rows)
-    templates = library.templates(runbooks_dir)
+    templates = _cached_templates(runbooks_dir)
     runbooks: list[dict[str, str] | None] = []
     for inc, seqs, f in zip(incidents, seqs_of, firings, strict=True):
         runbooks.append(_attach(session, inc, templates, f.runbook_id, [events[s] for s in seqs]))
@@ -265,3 +270,10 @@ def _attach(
         )
     )
     return {"runbook_id": template.id, "content_hash": template.content_hash}
+
+
+def _cached_templates(directory: Path) -> list[Any]:
+    cached = _templates.get(directory)
+    if cached is None or time.monotonic() - cached[0] > TEMPLATES_TTL:
+        cached = _templates[directory] = (time.monotonic(), library.templates(directory))
+    return cached[1]

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -139,9 +140,12 @@ class RuleRunner:
         else:
             after, how = replay_start(session=session, engine=engine, to_seq=state.cursor), "replay"
         warmed = 0
+        chunk: list[dict[str, Any]] = []
         for event in stream_events(session=session, after_seq=after, to_seq=state.cursor):
-            engine.warm(event)
-            warmed += 1
+            chunk.append(event)
+            if len(chunk) == self.batch:
+                warmed += self._warm(engine, chunk)
+        warmed += self._warm(engine, chunk)
         engine.clocks.take_counts()  # counters report live work only, not the replay
         self._engine = engine
         self._cursor = state.cursor
@@ -157,6 +161,15 @@ class RuleRunner:
             seconds=round(seconds, 3),
             rules=len(engine.rules),
         )
+
+    def _warm(self, engine: Engine, events: list[dict[str, Any]]) -> int:
+        """Replay `events` into `engine` (first-seen lookups prefetched); empties the list."""
+        self._seen.prefetch(engine.seen_keys(events))
+        for event in events:
+            engine.warm(event)
+        count = len(events)
+        events.clear()
+        return count
 
     def _process_batch(self, session: Session, cursor: int) -> int:
         engine = self._engine

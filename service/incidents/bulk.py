@@ -3,8 +3,8 @@
 For each firing this does what `open_or_update_from_rule` does, in firing order and with
 the same rows and log records (snapshot, evidence, entities, runbook, timeline, outbox),
 but with one statement per kind of row for all the incidents a runner batch opens,
-instead of a dozen per incident. Firings for an incident already open, and every firing
-while a snooze is active, take the one-by-one path.
+instead of a dozen per incident. While a snooze is active, firings that would open an
+incident take the one-by-one path (the snooze may silence them).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from service.auditlog.chain import prepare_internal, read_head, record_internal_many
 from service.incidents import entity_store
 from service.incidents import evidence as evidence_mod
-from service.incidents.custody import Actor, _announce, now, snapshot
+from service.incidents.custody import Actor, _announce, diff, now, snapshot
 from service.incidents.models import Incident, IncidentEntity, IncidentEvidence, TimelineEntry
 from service.incidents.schemas import Severity, Status
 from service.incidents.service import open_or_update_from_rule
@@ -92,13 +92,131 @@ def open_or_update_many(
 
         runbooks_dir = Settings().runbooks_dir
     fresh = [f for f in firings if f.dedup_key not in active]
+    _update_all(session=session, firings=[f for f in firings if f.dedup_key in active])
     if snoozed is not None or len(fresh) < 2:
-        return [_one(session, f, runbooks_dir, sla) for f in firings]
-    for firing in firings:
-        if firing.dedup_key in active:
-            _one(session, firing, runbooks_dir, sla)
+        return [f.dedup_key not in active and _one(session, f, runbooks_dir, sla) for f in firings]
     _open_all(session=session, firings=fresh, runbooks_dir=runbooks_dir, sla=sla or SlaPolicy())
     return [f.dedup_key not in active for f in firings]
+
+
+def _update_all(*, session: Session, firings: Sequence[RuleFiring]) -> None:
+    """Extend the active incidents of `firings` with their new evidence, as
+    `open_or_update_from_rule` does one by one (an `incident.evidence.add` record each)."""
+    if not firings:
+        return
+    keys = [f.dedup_key for f in firings]
+    number_of = {
+        k: n
+        for n, k in session.execute(
+            select(Incident.number, Incident.active_dedup_key).where(
+                Incident.active_dedup_key.in_(keys)
+            )
+        )
+    }
+    numbers = sorted(number_of.values())
+    # Lock the rows first (see `service.lock`), then read them fresh.
+    session.execute(
+        update(Incident).where(Incident.number.in_(numbers)).values(version=Incident.version)
+    )
+    incidents = {
+        i.number: i
+        for i in session.scalars(
+            select(Incident)
+            .where(Incident.number.in_(numbers))
+            .execution_options(populate_existing=True)
+        )
+    }
+    every = evidence_mod.require_seqs(
+        session=session, seqs=[s for f in firings for s in f.evidence_seqs]
+    )
+    linked: dict[int, set[int]] = {n: set() for n in numbers}
+    for start in range(0, len(every), _CHUNK):
+        for number, seq in session.execute(
+            select(IncidentEvidence.incident_number, IncidentEvidence.seq).where(
+                IncidentEvidence.incident_number.in_(numbers),
+                IncidentEvidence.seq.in_(every[start : start + _CHUNK]),
+            )
+        ):
+            linked[number].add(seq)
+    added_of = {
+        f.dedup_key: sorted(set(f.evidence_seqs) - linked[number_of[f.dedup_key]]) for f in firings
+    }
+    events = {
+        e["seq"]: e
+        for e in evidence_mod.records(
+            session=session, seqs=sorted({s for a in added_of.values() for s in a})
+        )
+    }
+    at = now()
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    evidence_rows: list[dict[str, Any]] = []
+    prepared = []
+    changed: list[tuple[Incident, Actor, dict[str, list[Any]], dict[str, Any]]] = []
+    for f in firings:
+        incident = incidents[number_of[f.dedup_key]]
+        actor = Actor.rule(f.rule_id)
+        added = added_of[f.dedup_key]
+        before = snapshot(incident)
+        evidence_rows += [
+            {
+                "incident_number": incident.number,
+                "seq": s,
+                "added_at": at,
+                "added_by": actor.label(),
+            }
+            for s in added
+        ]
+        if added:
+            entity_store.record(
+                session=session, number=incident.number, events=[events[s] for s in added]
+            )
+        incident.event_count += len(added)
+        if incident.first_seen is None or f.first_seen < incident.first_seen:
+            incident.first_seen = f.first_seen
+        if incident.last_seen is None or f.last_seen > incident.last_seen:
+            incident.last_seen = f.last_seen
+        changes = diff(before, snapshot(incident))
+        if not changes:
+            continue  # the same firing again (a replay after restart): nothing new
+        incident.version += 1
+        incident.updated_at = now()
+        details = {"seqs": added, "rule_hash": f.rule_hash}
+        prepared.append(
+            prepare_internal(
+                action="incident.evidence.add",
+                actor={"type": actor.type, "id": actor.id},
+                resource={"type": "incident", "id": incident.public_id},
+                attributes={
+                    "kind": "evidence",
+                    "version": incident.version,
+                    "actor_name": actor.name,
+                    "changes": changes,
+                    **details,
+                },
+                request_id=request_id,
+            )
+        )
+        changed.append((incident, actor, changes, details))
+    if evidence_rows:
+        session.execute(insert(IncidentEvidence), evidence_rows)
+    log_seqs = record_internal_many(session=session, events=prepared)
+    for (incident, actor, changes, details), log_seq in zip(changed, log_seqs, strict=True):
+        session.add(
+            TimelineEntry(
+                incident_number=incident.number,
+                at=now(),
+                actor_type=actor.type,
+                actor_id=actor.id,
+                actor_name=actor.name,
+                kind="evidence",
+                changes={k: {"from": v[0], "to": v[1]} for k, v in changes.items()},
+                body=None,
+                details=details,
+                log_seq=log_seq,
+            )
+        )
+        outbox.enqueue(session=session, incident=incident, kind="evidence", changes=changes)
+        _announce(incident, kind="evidence", changes=changes, actor=actor)
 
 
 def _one(session: Session, f: RuleFiring, runbooks_dir: Path, sla: SlaPolicy | None) -> bool:

@@ -3,6 +3,7 @@ runbook, timeline and log record as one by one, and every one audits clean."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -60,14 +61,19 @@ def _view(session: Any, key: str) -> dict[str, Any]:
             select(IncidentEntity).where(IncidentEntity.incident_number == inc.number)
         )
     )
-    (opened,) = session.scalars(
-        select(TimelineEntry).where(TimelineEntry.incident_number == inc.number)
-    ).all()
+    timeline = [
+        (t.kind, t.actor_name, t.changes, t.details)
+        for t in session.scalars(
+            select(TimelineEntry)
+            .where(TimelineEntry.incident_number == inc.number)
+            .order_by(TimelineEntry.id)
+        )
+    ]
     return {
         "state": state,
         "runbook": rendered,
         "entities": entities,
-        "timeline": (opened.kind, opened.actor_name, opened.details),
+        "timeline": timeline,
         "audit": audit_incident(session=session, incident_id=inc.public_id).differences,
     }
 
@@ -78,13 +84,7 @@ def orjson_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def test_bulk_open_equals_one_by_one(client: TestClient, sessions: Any) -> None:
-    live.ingest(client, incident_heavy(synthetic_events(count=400, seed=11)))
-    firings = _firings(sessions)[:40]
-    assert len(firings) >= 20
-    with session_scope(sessions) as session:
-        opened = open_or_update_many(session=session, firings=firings, runbooks_dir=RUNBOOKS)
-    assert opened == [True] * len(firings)
+def _one_by_one(sessions: Any, firings: list[RuleFiring]) -> None:
     with session_scope(sessions) as session:
         for f in firings:
             open_or_update_from_rule(
@@ -102,12 +102,41 @@ def test_bulk_open_equals_one_by_one(client: TestClient, sessions: Any) -> None:
                 last_seen=f.last_seen,
                 runbooks_dir=RUNBOOKS,
             )
+
+
+def _same(sessions: Any, firings: list[RuleFiring]) -> None:
     with session_scope(sessions) as session:
         for f in firings:
             bulk, one = _view(session, f.dedup_key), _view(session, f.dedup_key + "-one")
             assert bulk["audit"] == [] and one["audit"] == []
             assert bulk == one
-    # A second batch extends the open incidents instead of opening new ones.
+
+
+def test_bulk_open_and_extend_equal_one_by_one(client: TestClient, sessions: Any) -> None:
+    live.ingest(client, incident_heavy(synthetic_events(count=400, seed=11)))
+    firings = _firings(sessions)[:40]
+    assert len(firings) >= 20
     with session_scope(sessions) as session:
-        again = open_or_update_many(session=session, firings=firings[:5], runbooks_dir=RUNBOOKS)
-    assert again == [False] * 5
+        opened = open_or_update_many(session=session, firings=firings, runbooks_dir=RUNBOOKS)
+    assert opened == [True] * len(firings)
+    _one_by_one(sessions, firings)
+    _same(sessions, firings)
+    # The next batch extends the open incidents (new evidence, later last_seen, and one
+    # firing that brings nothing new) instead of opening new ones.
+    more = [
+        replace(
+            f,
+            evidence_seqs=(*f.evidence_seqs, *firings[i + 1].evidence_seqs),
+            last_seen=max(f.last_seen, firings[i + 1].last_seen),
+        )
+        for i, f in enumerate(firings[:6])
+    ] + [firings[7]]
+    with session_scope(sessions) as session:
+        again = open_or_update_many(session=session, firings=more, runbooks_dir=RUNBOOKS)
+    assert again == [False] * len(more)
+    _one_by_one(sessions, more)
+    _same(sessions, more)
+    with session_scope(sessions) as session:
+        kinds = [t[0] for t in _view(session, more[0].dedup_key)["timeline"]]
+        unchanged = [t[0] for t in _view(session, firings[7].dedup_key)["timeline"]]
+    assert kinds == ["open", "evidence"] and unchanged == ["open"]

@@ -1,6 +1,6 @@
 """Rules engine throughput versus ingest throughput, measured in the same run.
 
-    .venv/bin/python bench/rules.py [--events 200000] [--database-url URL] [--runner]
+    .venv/bin/python bench/rules.py [--events 200000] [--database-url URL] [--runner] [--heavy]
 
 1. Ingest: the synthetic events go through the HTTP ingest path in-process (ASGI app,
    POST /v1/events, batches of 1000) into a fresh SQLite file (or --database-url, which
@@ -8,8 +8,12 @@
 2. Engine: the same events, as stored-event dicts, through one Engine with the full
    shipped pack (what the runner does per batch, minus the database read).
 3. --runner: the live runner over the stored log (DB read, incidents, counters, cursor).
+   --heavy: an incident-heavy mix (one incident-opening event per 14, distinct groups).
+4. --startup: after the runner, time a fresh runner's start-up (snapshot + warm) and
+   its first batch, as a restarted worker would.
 
-Prints events/s of each and the engine/ingest ratio (target >= 1.0: rules keep up).
+Prints events/s of each and the engine/ingest ratio (target >= 1.0: rules keep up); with
+--runner the last line is `runner/ingest ratio: X` (target >= 1.0, >= 0.5 with --heavy).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from service.auth.service import create_token  # noqa: E402
 from service.config import Settings  # noqa: E402
 from service.db import session_scope  # noqa: E402
 from service.rules import load_rules  # noqa: E402
-from service.rules.bench import measure, synthetic_events  # noqa: E402
+from service.rules.bench import incident_heavy, measure, synthetic_events  # noqa: E402
 from service.rules.runner import RuleRunner  # noqa: E402
 
 BATCH = 1000
@@ -70,11 +74,25 @@ def run_runner(url: str) -> tuple[float, int]:
     return seconds, rounds
 
 
+def startup(url: str) -> tuple[float, str]:
+    """A restarted worker: fresh runner, rebuild (snapshot + warm) and one idle poll."""
+    settings = Settings(database_url=url, run_background=False)
+    app = create_app(settings)
+    task = RuleRunner(rules_dir=ROOT / "rules", runbooks_dir=ROOT / "runbooks", batch=BATCH)
+    began = time.perf_counter()
+    task.run_once(app.state.sessionmaker)
+    seconds = time.perf_counter() - began
+    app.state.engine.dispose()
+    return seconds, task.warmup or ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--runner", action="store_true", help="also time the live runner")
+    parser.add_argument("--heavy", action="store_true", help="incident-heavy mix (1 in 14)")
+    parser.add_argument("--startup", action="store_true", help="time a restarted runner")
     args = parser.parse_args()
 
     import logging
@@ -83,6 +101,8 @@ def main() -> None:
     rules, errors = load_rules(directory=ROOT / "rules")
     assert not errors, errors
     events = synthetic_events(count=args.events, seed=1)
+    if args.heavy:
+        events = incident_heavy(events)
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
         migrate.upgrade(url)
@@ -106,6 +126,10 @@ def main() -> None:
             print(
                 f"runner (DB + incidents) {len(events) / seconds:>11,.0f} events/s  ({seconds:.1f} s, {rounds} batches)"
             )
+            if args.startup:
+                took, how = startup(url)
+                print(f"start-up after {len(events):,} events: {took:.2f} s ({how})")
+            print(f"runner/ingest ratio: {len(events) / seconds / ingest_rate:.2f}")
 
 
 if __name__ == "__main__":

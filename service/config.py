@@ -60,8 +60,17 @@ class Settings(BaseSettings):
     # Unset: on for the embedded SQLite default, off for PostgreSQL (run `custody worker`).
     run_background: bool | None = None
     rules_dir: Path = Field(default_factory=lambda: shipped("rules"))
-    # Events may arrive this much later (event time) and still join correlation windows.
+    # Event time is tracked per source: an event may be this much older than the newest
+    # event of its own source and still join correlation windows (per-source overrides
+    # as a JSON object, e.g. {"aws.cloudtrail": 1200}).
     rules_lateness_seconds: float = Field(default=300.0, ge=0)
+    rules_source_lateness_seconds: dict[str, float] = Field(default_factory=dict)
+    # A source that sent nothing for this long (by arrival time) stops holding windows open.
+    rules_idle_timeout_seconds: float = Field(default=900.0, gt=0)
+    # An event dated further than this ahead of its arrival is correlated at its arrival.
+    rules_clock_skew_seconds: float = Field(default=300.0, ge=0)
+    # How often the runner snapshots engine state with its cursor (bounds start-up work).
+    rules_snapshot_every_seconds: float = Field(default=30.0, gt=0)
     # Wall-clock budget of one POST /v1/rules/backtest: candidate rules are code a caller
     # chose, and a request must not hold a server thread for as long as it likes.
     backtest_budget_seconds: float = Field(default=30.0, gt=0)
@@ -124,6 +133,14 @@ class Settings(BaseSettings):
         for scheme in ("postgres://", "postgresql://"):
             if value.startswith(scheme):
                 return "postgresql+psycopg://" + value[len(scheme) :]
+        return value
+
+    @field_validator("rules_source_lateness_seconds")
+    @classmethod
+    def _lateness_not_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = sorted(k for k, v in value.items() if v < 0)
+        if bad:
+            raise ValueError(f"lateness must be >= 0 seconds (sources: {', '.join(bad)})")
         return value
 
     @property

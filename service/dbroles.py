@@ -37,6 +37,7 @@ TABLE_GRANTS: dict[str, str] = {
     "incident_counter": "SELECT, UPDATE",
     "merkle_state": "SELECT, UPDATE",
     "rule_engine_state": "SELECT, UPDATE",
+    "rule_snapshot": "SELECT, UPDATE",
     # Current state whose history is in the log.
     "api_tokens": CHANGE,
     "signing_keys": CHANGE,
@@ -48,6 +49,8 @@ TABLE_GRANTS: dict[str, str] = {
     "snoozes": CHANGE,
     "improvements": CHANGE,
     "rule_stats": CHANGE,
+    "rule_sources": CHANGE,
+    "rule_late": CHANGE,
     "search_index_state": CHANGE,
     "rate_buckets": CHANGE,
     "console_sessions": CHANGE,

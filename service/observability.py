@@ -1,4 +1,5 @@
-"""Prometheus views of incidents, notifications and checkpoints, read at scrape time.
+"""Prometheus views of incidents, notifications, checkpoints and the rules engine, read at
+scrape time.
 
 The numbers live in the database (several API processes and a worker share them), so
 they are computed when Prometheus scrapes rather than counted in one process's memory.
@@ -11,16 +12,23 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.auditlog.chain import read_head
 from service.evidence.guard import CheckpointRefused, check_database
 from service.evidence.models import CheckpointRow
 from service.incidents.models import Incident
 from service.incidents.sla import overdue_clause
 from service.notify.models import OutboxRow, TargetCursor
+from service.rules.models import RuleEngineState, RuleLate, RuleStats
 
 # Seconds: 1 min, 5 min, 15 min, 1 h, 4 h, 1 d, 3 d, 7 d.
 BUCKETS = (60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0, 259200.0, 604800.0)
@@ -45,6 +53,7 @@ class DatabaseCollector(Collector):
             yield from self._incidents(session, now)
             yield from self._notifications(session)
             yield from self._checkpoint(session, now)
+            yield from self._rules(session)
 
     def _incidents(self, session: Session, now: datetime) -> Iterator[Metric]:
         active = GaugeMetricFamily(
@@ -135,3 +144,37 @@ class DatabaseCollector(Collector):
             " the checkpointer refuses to sign until someone looks",
             value=0 if finding else 1,
         )
+
+    def _rules(self, session: Session) -> Iterator[Metric]:
+        cursor = session.scalar(select(RuleEngineState.cursor).where(RuleEngineState.id == 1))
+        yield GaugeMetricFamily(
+            "custody_rules_lag_events",
+            "Log records the rules engine has not processed yet",
+            value=max(read_head(session)[0] - int(cursor or 0), 0),
+        )
+        late = CounterMetricFamily(
+            "custody_rules_late_events",
+            "Events kept out of a correlation rule's windows for being late",
+            labels=["source", "rule"],
+        )
+        for row in session.scalars(select(RuleLate)):
+            late.add_metric([row.source, row.rule_id], row.count)
+        yield late
+        firings = CounterMetricFamily(
+            "custody_rules_firings", "Firings of the live rules engine", labels=["rule"]
+        )
+        for stats in session.scalars(select(RuleStats)):
+            firings.add_metric([stats.rule_id], stats.firings)
+        yield firings
+        opened = CounterMetricFamily(
+            "custody_incidents_opened",
+            "Incidents opened by rules",
+            labels=["rule", "severity"],
+        )
+        for rule_id, severity, count in session.execute(
+            select(Incident.rule_id, Incident.severity, func.count())
+            .where(Incident.rule_id.is_not(None))
+            .group_by(Incident.rule_id, Incident.severity)
+        ):
+            opened.add_metric([str(rule_id), str(severity)], count)
+        yield opened

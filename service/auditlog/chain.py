@@ -236,12 +236,35 @@ def record_internal(
     Used for the chain of custody: token changes, audited reads, incident changes. It
     joins the caller's transaction, so the change and its log record commit together.
     """
+    event = prepare_internal(
+        action=action,
+        actor=actor,
+        resource=resource,
+        attributes=attributes,
+        outcome=outcome,
+        request_id=request_id,
+    )
+    appended = append(session=session, events=[event], origin=SERVER_ORIGIN)
+    assert appended.last_seq is not None  # an event without an id is never a duplicate
+    return appended.last_seq
+
+
+def prepare_internal(
+    *,
+    action: str,
+    actor: dict[str, str] | None = None,
+    resource: dict[str, str] | None = None,
+    attributes: dict[str, Any] | None = None,
+    outcome: Outcome = Outcome.success,
+    request_id: str | None = None,
+) -> Prepared:
+    """One event of Custody's own, ready for `append` (see `record_internal`)."""
     body = payload_body(attributes, None)
     time = format_time(datetime.now(UTC))
     core = orjson.dumps(
         [None, time, SERVER_SOURCE, action, outcome.value, actor, resource, request_id]
     )
-    event = Prepared(
+    return Prepared(
         index=0,
         event_id=None,
         time=time,
@@ -254,6 +277,3 @@ def record_internal(
         body=body,
         content_hash=hashlib.sha256(core + b"\n" + body).hexdigest(),
     )
-    appended = append(session=session, events=[event], origin=SERVER_ORIGIN)
-    assert appended.last_seq is not None  # an event without an id is never a duplicate
-    return appended.last_seq

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -26,6 +25,7 @@ from service.evidence.schemas import Scope as EvidenceScope
 from service.evidence.signing import checkpoint_is_valid
 from service.rules import service as rules
 from service.rules.api import get_registry
+from service.rules.eventtime import EventTimePolicy
 from service.rules.models import RuleEngineState
 from service.rules.ruleset import RuleRegistry
 from service.rules.schemas import BacktestIn
@@ -111,7 +111,8 @@ def backtest(
         session=session,
         rule_set=registry.current(),
         request=body,
-        lateness=timedelta(seconds=settings.rules_lateness_seconds),
+        policy=EventTimePolicy.from_settings(settings),
+        budget_seconds=settings.backtest_budget_seconds,
     )
     audit_read(session=session, request=request, principal=signed.principal)
     session.commit()

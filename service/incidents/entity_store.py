@@ -26,8 +26,8 @@ def _when(event: Mapping[str, Any]) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def record(*, session: Session, number: int, events: Iterable[Mapping[str, Any]]) -> None:
-    """Count the entities of newly linked evidence `events` on incident `number`."""
+def tally(events: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list[Any]]:
+    """(type, value) -> [count, first seen, last seen] over `events`."""
     seen: dict[tuple[str, str], list[Any]] = {}
     for event in events:
         when = _when(event)
@@ -37,6 +37,12 @@ def record(*, session: Session, number: int, events: Iterable[Mapping[str, Any]]
             if when is not None:
                 entry[1] = when if entry[1] is None else min(entry[1], when)
                 entry[2] = when if entry[2] is None else max(entry[2], when)
+    return seen
+
+
+def record(*, session: Session, number: int, events: Iterable[Mapping[str, Any]]) -> None:
+    """Count the entities of newly linked evidence `events` on incident `number`."""
+    seen = tally(events)
     if not seen:
         return
     existing = {

@@ -52,16 +52,24 @@ class StepRejected(InvalidInput):
 
 
 def render_for(
-    *, session: Session, incident: Incident, template: RunbookTemplate
+    *,
+    session: Session,
+    incident: Incident,
+    template: RunbookTemplate,
+    evidence: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Render `template` for `incident` and add the tracking fields to every step."""
-    seqs = sorted(evidence_mod.linked_seqs(session=session, number=incident.number))
+    """Render `template` for `incident` and add the tracking fields to every step.
+
+    `evidence`: the incident's linked records in seq order, when the caller has them."""
+    if evidence is None:
+        seqs = sorted(evidence_mod.linked_seqs(session=session, number=incident.number))
+        evidence = evidence_mod.records(session=session, seqs=seqs[:RENDER_EVIDENCE])
     context = {**snapshot(incident), "id": incident.public_id}
     rendered = render_instance(
         template,
         incident=context,
         group=incident.group,
-        evidence=evidence_mod.records(session=session, seqs=seqs[:RENDER_EVIDENCE]),
+        evidence=list(evidence[:RENDER_EVIDENCE]),
     )
     instance: dict[str, Any] = dict(rendered)
     for phase in instance["phases"]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -16,8 +15,17 @@ from service.auth.schemas import GRANTS, Principal, Scope
 from service.config import Settings
 from service.deps import get_session, get_settings
 from service.rules import service
+from service.rules.eventtime import EventTimePolicy
 from service.rules.ruleset import RuleRegistry
-from service.rules.schemas import BacktestIn, BacktestOut, ReloadOut, RuleDetail, RulePage
+from service.rules.schemas import (
+    BacktestIn,
+    BacktestOut,
+    ReloadOut,
+    RuleDetail,
+    RulePage,
+    RulesStatus,
+)
+from service.rules.status import rules_status
 
 router = APIRouter(prefix="/v1/rules", tags=["rules"])
 
@@ -50,6 +58,21 @@ def get_coverage(
     """An ATLAS Navigator layer (format 4.5) of the techniques the deployed rules cover,
     scored by the number of rules or by how often they fired."""
     return coverage_layer(session=session, rules=registry.current().rules, score_by=score_by)
+
+
+@router.get("/status", response_model=RulesStatus)
+def get_status(
+    _: Principal = Depends(require(Scope.read)),
+    session: Session = Depends(get_session),
+    registry: RuleRegistry = Depends(get_registry),
+    settings: Settings = Depends(get_settings),
+) -> RulesStatus:
+    """Engine cursor and lag, event time per source, late and skewed counts, warm-up."""
+    return rules_status(
+        session=session,
+        policy=EventTimePolicy.from_settings(settings),
+        rule_set=registry.current(),
+    )
 
 
 @router.get("/{rule_id}", response_model=RuleDetail)
@@ -90,7 +113,7 @@ def post_backtest(
         session=session,
         rule_set=registry.current(),
         request=body,
-        lateness=timedelta(seconds=settings.rules_lateness_seconds),
+        policy=EventTimePolicy.from_settings(settings),
         budget_seconds=settings.backtest_budget_seconds,
     )
     # A backtest reads the trail (evidence seqs, group values): audited like other reads.

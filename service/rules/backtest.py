@@ -1,11 +1,14 @@
 """Backtests: deployed or candidate rules over a past range of the log, no side effects.
 
 The range is a seq range, a time range, or both. Events are fed in seq order like the
-live runner sees them. Before the range the engine is warmed (no firings) exactly as a
-restarting runner would be: events before `from_seq` per `Engine.max_window`, and events
-up to `max_window` of event time before `since`. Firings merge by dedup key, as the
-incidents layer would while an incident is open; closing an incident (which would start
-a new one) cannot happen in a backtest.
+live runner sees them, so per-source event time (watermarks, late, skew) evolves exactly
+as it did live: a backtest by seq range, one by time range over the same events, and the
+live run open the same incidents. Before the first selected event the engine is warmed
+(no firings) as a restarting runner without a snapshot would be; events between the
+first and the last selected one that fall outside a time range are fed too, without
+firings, because the live engine saw them. Firings merge by dedup key, as the incidents
+layer would while an incident is open; closing an incident (which would start a new one)
+cannot happen in a backtest.
 
 First-seen rules use a fresh in-memory store, so their history is what the warm-up and
 the range show (not the live 30-day memory): a combination last seen before that
@@ -31,8 +34,9 @@ from sqlalchemy.orm import Session
 from service.logformat import format_time
 from service.rules.engine import Engine
 from service.rules.errors import BacktestOverBudget
+from service.rules.eventtime import EventTimePolicy
 from service.rules.loader import load_rule_files
-from service.rules.logread import newest_time, stream_events
+from service.rules.logread import first_seq_since, last_seq_before, replay_start, stream_events
 from service.rules.merge import merge_firings
 from service.rules.model import Firing, Rule, RuleLoadError
 
@@ -72,52 +76,51 @@ def run_backtest(
     from_seq: int | None = None,
     to_seq: int | None = None,
     lateness: timedelta = timedelta(minutes=5),
+    policy: EventTimePolicy | None = None,
     max_events: int = MAX_EVENTS,
     deadline: float | None = None,
 ) -> BacktestResult:
-    engine = Engine(rules, lateness=lateness)
     budget = _Budget(deadline)
-    window = engine.max_window()
+    engine = Engine(rules, policy=policy if policy is not None else EventTimePolicy(lateness))
     start = max(from_seq or 1, 1)
-    if start > 1:
-        newest = newest_time(session=session, to_seq=start - 1)
-        if newest is not None:
-            floor = newest - window
-            if since is not None:
-                floor = max(floor, since - window)
-            for event in stream_events(session=session, to_seq=start - 1, since=floor):
-                budget.check(event, 0)
-                engine.warm(event)
-    warm_before = format_time(since) if since is not None else None
+    stop = to_seq
+    if since is not None:
+        first = first_seq_since(session=session, since=since)
+        start = max(start, first if first is not None else 2**62)
+    if until is not None:
+        last = last_seq_before(session=session, until=until)
+        stop = 0 if last is None else (last if stop is None else min(stop, last))
     firings: list[Firing] = []
     count = 0
-    first: int | None = None
-    last: int | None = None
+    first_seen: int | None = None
+    last_seen: int | None = None
     truncated = False
-    for event in stream_events(
-        session=session,
-        after_seq=start - 1,
-        to_seq=to_seq,
-        since=since - window if since is not None else None,
-        until=until,
-    ):
-        budget.check(event, count)
-        if warm_before is not None and event["time"] < warm_before:
+    if stop is None or start <= stop:
+        after = replay_start(session=session, engine=engine, to_seq=start - 1)
+        for event in stream_events(session=session, after_seq=after, to_seq=start - 1):
+            budget.check(event, 0)
             engine.warm(event)
-            continue
-        if count >= max_events:
-            truncated = True
-            break
-        firings.extend(engine.process(event))
-        count += 1
-        first = first if first is not None else int(event["seq"])
-        last = int(event["seq"])
+        low = format_time(since) if since is not None else None
+        high = format_time(until) if until is not None else None
+        for event in stream_events(session=session, after_seq=start - 1, to_seq=stop):
+            budget.check(event, count)
+            moment = event["time"]
+            if (low is not None and moment < low) or (high is not None and moment >= high):
+                engine.warm(event)  # outside the time range, but the live engine saw it
+                continue
+            if count >= max_events:
+                truncated = True
+                break
+            firings.extend(engine.process(event))
+            count += 1
+            first_seen = first_seen if first_seen is not None else int(event["seq"])
+            last_seen = int(event["seq"])
     return BacktestResult(
         incidents=merge_firings(firings),
         firings=len(firings),
         events=count,
-        first_seq=first,
-        last_seq=last,
+        first_seq=first_seen,
+        last_seq=last_seen,
         truncated=truncated,
     )
 

@@ -86,3 +86,19 @@ def measure(*, rules: Sequence[Rule], events: Sequence[dict[str, Any]]) -> Bench
     for event in events:
         firings += len(engine.process(event))
     return BenchResult(events=len(events), firings=firings, seconds=time.perf_counter() - began)
+
+
+def incident_heavy(events: list[dict[str, Any]], *, every: int = 14) -> list[dict[str, Any]]:
+    """The same mix with one incident-opening event per `every`: a guardrail deleted,
+    each time a different one (distinct dedup groups, so each opens its own incident)."""
+    out = []
+    for i, event in enumerate(events):
+        if i % every == every - 1:
+            event = {
+                **event,
+                "action": "guardrail.delete",
+                "outcome": "success",
+                "resource": {"type": "guardrail", "id": f"guardrail-{i}"},
+            }
+        out.append(event)
+    return out

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from service.client.terminal import OutputFormat, emit
 from service.client.times import HELP as TIME_HELP
@@ -178,6 +179,7 @@ def backtest(
     would have opened. Read-only: the transaction is rolled back."""
     from service.db import database
     from service.rules.backtest import run_backtest
+    from service.rules.eventtime import EventTimePolicy
     from service.rules.loader import load_rule_files, load_rules
 
     settings = Settings()
@@ -202,7 +204,7 @@ def backtest(
                 until=_time(until, "--until"),
                 from_seq=from_seq,
                 to_seq=to_seq,
-                lateness=timedelta(seconds=settings.rules_lateness_seconds),
+                policy=EventTimePolicy.from_settings(settings),
             )
         finally:
             session.rollback()
@@ -250,6 +252,58 @@ def backtest(
         )
 
     emit(data, table, fmt=output)
+
+
+@app.command("status")
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="print the JSON of the API")] = False,
+) -> None:
+    """Engine cursor and lag, event time per source (watermark, late, skewed, idle),
+    late events per rule, warm-up and last error, from CUSTODY_DATABASE_URL."""
+    from service.db import database
+    from service.rules.eventtime import EventTimePolicy
+    from service.rules.ruleset import load_rule_set
+    from service.rules.status import rules_status
+
+    settings = Settings()
+    rule_set = load_rule_set(directory=settings.rules_dir) if settings.rules_dir.is_dir() else None
+    with database(settings.database_url) as factory, factory() as session:
+        out = rules_status(
+            session=session, policy=EventTimePolicy.from_settings(settings), rule_set=rule_set
+        )
+    if as_json:
+        typer.echo(out.model_dump_json(indent=2))
+        return
+    console.print(
+        f"cursor {out.cursor} / head {out.head}: lag {out.lag_events} events, "
+        f"{out.lag_seconds:.1f} s; late {out.late}, clock_skew {out.clock_skew}"
+    )
+    console.print(f"warm-up: {out.warmup or 'not started'}")
+    if out.last_error:
+        err.print(f"[red]last error[/red] {out.last_error_at}: {out.last_error}")
+    table = Table(title="Sources (event time)")
+    for column in ("source", "state", "watermark", "last arrival", "lateness s", "events",
+                   "late", "skewed"):  # fmt: skip
+        table.add_column(column)
+    for s in out.sources:
+        table.add_row(
+            s.source,
+            s.state if s.state == "active" else f"[yellow]{s.state}[/yellow]",
+            s.watermark.isoformat() if s.watermark else "-",
+            s.last_arrival.isoformat() if s.last_arrival else "-",
+            f"{s.lateness_seconds:g}",
+            str(s.events),
+            f"[red]{s.late}[/red]" if s.late else "0",
+            f"[yellow]{s.skewed}[/yellow]" if s.skewed else "0",
+        )
+    console.print(table)
+    if out.late_by_rule:
+        late = Table(title="Late events per rule")
+        for column in ("source", "rule", "late"):
+            late.add_column(column)
+        for item in out.late_by_rule:
+            late.add_row(item.source, item.rule or item.rule_id, str(item.count))
+        console.print(late)
 
 
 @app.command("coverage")

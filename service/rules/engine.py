@@ -2,15 +2,17 @@
 
 Contract for callers (the worker, backtests, `custody rules test`):
 
-* Feed events in `seq` order. Event time may be out of order; an event more than
-  `lateness` older than the newest event time seen is still checked by detection rules
-  but no longer joins correlation windows (counted in `late_events`).
+* Feed events in `seq` order. Event time may be out of order and is tracked per source
+  (`service.rules.eventtime`): an event more than its source's allowed lateness older
+  than the newest event time of that source is still checked by detection rules but no
+  longer joins correlation windows (counted per source and per rule). An event dated
+  beyond its `received_at` plus the skew tolerance is correlated at `received_at`.
 * Detection rules fire once per matching event; correlation rules as described in
   `service.rules.windows`. Firings carry a `dedup_key`; merging repeated firings into
   one open incident is the incidents layer's job.
-* Restart: `warm()` every stored event with seq <= the cursor and time >= (newest event
-  time up to the cursor) - `max_window()`, in seq order, then `process()` from the cursor
-  on. The firings after the cursor are then the ones an uninterrupted run would produce.
+* Restart: restore a `snapshot()` taken at seq S and `warm()` the events after S up to
+  the cursor, or `warm()` from the start of the log; then `process()` from the cursor on.
+  The firings after the cursor are then the ones an uninterrupted run would produce.
   First-seen rules rely on a persistent `SeenStore` instead of the rewind.
 * A group-by field missing from a match (None) keeps that match out of the correlation;
   an absent actor is not a group of its own.
@@ -28,10 +30,11 @@ from typing import Any
 import orjson
 
 from service.rules.dispatch import vendor_index
+from service.rules.eventtime import Clocks, EventTimePolicy, SourceClock
 from service.rules.fields import Getter, make_getter
 from service.rules.model import Event, Firing, Predicate, Rule
 from service.rules.seen import InMemorySeenStore, SeenStore
-from service.rules.timeutil import from_us, span_us, to_us
+from service.rules.timeutil import from_us
 from service.rules.windows import Hit, Key, Match, Window
 
 _SWEEP_EVERY = 4096
@@ -72,20 +75,18 @@ class Engine:
         *,
         lateness: timedelta = timedelta(minutes=5),
         seen: SeenStore | None = None,
+        policy: EventTimePolicy | None = None,
     ) -> None:
         self.rules = {rule.id: rule for rule in rules}
-        self.lateness = lateness
+        self.policy = policy if policy is not None else EventTimePolicy(lateness=lateness)
+        self.lateness = self.policy.max_lateness()
         self.seen: SeenStore = seen if seen is not None else InMemorySeenStore()
+        self.clocks = Clocks(self.policy)
         self.late_events = 0
-        self._lateness = span_us(lateness)
-        self._max_t: int | None = None
+        self.skewed_events = 0
         self._processed = 0
         self._matches: Counter[str] = Counter()
-        self._windows = {
-            r.id: Window(r.correlation, lateness_us=self._lateness)
-            for r in rules
-            if r.correlation is not None
-        }
+        self._windows = {r.id: Window(r.correlation) for r in rules if r.correlation is not None}
         self._closers = [(self.rules[rid], w) for rid, w in self._windows.items() if not w.eager]
         self._consumers = self._wire(rules)
         self._group_getters = {
@@ -164,22 +165,48 @@ class Engine:
         """Matches currently held in correlation windows (memory gauge)."""
         return sum(w.size() for w in self._windows.values())
 
+    def seen_keys(self, events: Iterable[Event]) -> dict[str, set[str]]:
+        """First-seen keys these events may look up (for `DbSeenStore.prefetch`)."""
+        wanted: dict[str, set[str]] = {}
+        if not self._first_seen_getters:
+            return wanted
+        for event in events:
+            action = event.get("action")
+            candidates = (
+                self._by_action.get(action.lower(), self._any)
+                if isinstance(action, str)
+                else self._any
+            )
+            for rule, _ in candidates:
+                getters = self._first_seen_getters.get(rule.id)
+                if getters is None:
+                    continue
+                values = [get(event) for get in getters]
+                if None not in values:
+                    wanted.setdefault(rule.id, set()).add(_canonical(values))
+        return wanted
+
     def warm(self, event: Event) -> None:
         """Rebuild state from an already-processed event without emitting firings."""
         self.process(event, emit=False)
 
     def process(self, event: Event, *, emit: bool = True) -> list[Firing]:
-        t = to_us(event["time"])
+        seen = self.clocks.observe(event)
+        t = seen.t
         seq = int(event["seq"])
-        if self._max_t is None or t > self._max_t:
-            self._max_t = t
-        max_t = self._max_t
-        watermark = max_t - self._lateness
+        if seen.skewed:
+            self.skewed_events += 1
         out: list[Firing] = []
+        combined = self.clocks.combined
         for closing_rule, window in self._closers:
-            for hit in window.close(watermark=watermark):
-                self._on_hit(closing_rule, hit, out, emit)
-        late = t < watermark
+            if window.sources:
+                watermark = combined(window.sources.values())
+                if watermark is not None:
+                    for hit in window.close(watermark=watermark):
+                        self._on_hit(closing_rule, hit, out, emit)
+        late = seen.late
+        excluded_from: list[str] = []
+        sources = (seen.source,)
         action = event.get("action")
         candidates = (
             self._by_action.get(action.lower(), self._any) if isinstance(action, str) else self._any
@@ -199,13 +226,16 @@ class Engine:
                 out.append(self._firing(rule, group, (seq,), t, t))
             if rule.id in self._consumers:
                 if late:
-                    self.late_events += 1
+                    excluded_from.extend(c.rule.id for c in self._consumers[rule.id])
                 else:
-                    self._feed(rule.id, event, t, t, (seq,), max_t, out, emit)
+                    self._feed(rule.id, event, t, t, (seq,), sources, out, emit)
+        if excluded_from:
+            self.late_events += 1
+            self.clocks.count_late(seen.source, dict.fromkeys(excluded_from))
         self._processed += 1
         if self._processed % _SWEEP_EVERY == 0:
             for window in self._windows.values():
-                window.sweep(max_t=max_t)
+                window.sweep(watermark=combined(window.sources.values()))
         return out
 
     def _feed(
@@ -215,7 +245,7 @@ class Engine:
         t: int,
         first: int,
         evidence: tuple[int, ...],
-        max_t: int,
+        sources: Iterable[SourceClock],
         out: list[Firing],
         emit: bool,
     ) -> None:
@@ -225,7 +255,11 @@ class Engine:
                 continue
             value = _hashable(consumer.value(source)) if consumer.value is not None else None
             match = Match(t=t, ref=consumer.ref, value=value, first=first, evidence=evidence)
-            hit = consumer.window.add(match, key, max_t=max_t)
+            window = consumer.window
+            for clock in sources:
+                if clock.name not in window.sources:
+                    window.sources[clock.name] = clock
+            hit = window.add(match, key, watermark=self.clocks.combined(window.sources.values()))
             if hit is not None:
                 self._on_hit(consumer.rule, hit, out, emit)
 
@@ -236,8 +270,8 @@ class Engine:
         if emit and rule.emits:
             out.append(self._firing(rule, group, hit.evidence, hit.first, hit.last))
         if rule.id in self._consumers:
-            assert self._max_t is not None
-            self._feed(rule.id, group, hit.last, hit.first, hit.evidence, self._max_t, out, emit)
+            upstream = tuple(self._windows[rule.id].sources.values())
+            self._feed(rule.id, group, hit.last, hit.first, hit.evidence, upstream, out, emit)
 
     def _novel(self, rule: Rule, event: Event, t: int) -> bool:
         """First-seen: no sighting of these values within `history` (either side) of t."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy import BigInteger, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
@@ -18,6 +18,10 @@ class RuleEngineState(Base):
     cursor: Mapped[int] = mapped_column(BigInteger)
     # Bumped by POST /v1/rules/reload; a runner seeing a new value reloads the rules dir.
     generation: Mapped[int] = mapped_column(BigInteger)
+    # What the runner last reported about itself (rules status).
+    warmup: Mapped[str | None] = mapped_column(String(200))
+    last_error: Mapped[str | None] = mapped_column(String(2000))
+    last_error_at_us: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class RuleSeen(Base):
@@ -42,3 +46,42 @@ class RuleStats(Base):
     incidents_opened: Mapped[int] = mapped_column(BigInteger, default=0)
     # Wall-clock microseconds of the last firing the runner committed.
     last_fired_us: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RuleSource(Base):
+    """Event time per source as the live engine last committed it (rules status)."""
+
+    __tablename__ = "rule_sources"
+
+    source: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # Microseconds since the epoch: newest (effective) event time, newest arrival.
+    max_time_us: Mapped[int | None] = mapped_column(BigInteger)
+    last_arrival_us: Mapped[int | None] = mapped_column(BigInteger)
+    lateness_us: Mapped[int] = mapped_column(BigInteger, default=0)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    late: Mapped[int] = mapped_column(BigInteger, default=0)
+    skewed: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RuleLate(Base):
+    """Events kept out of a correlation rule's windows for being late, per source."""
+
+    __tablename__ = "rule_late"
+
+    source: Mapped[str] = mapped_column(String(128), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RuleSnapshot(Base):
+    """One row (id=1): the engine's in-memory state at `seq`, so a restart warms only the
+    events after it. `fingerprint` names the rules and event-time settings it was built
+    with; any change makes it unusable (the runner then replays the log)."""
+
+    __tablename__ = "rule_snapshot"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    taken_at_us: Mapped[int | None] = mapped_column(BigInteger)

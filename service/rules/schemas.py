@@ -121,3 +121,42 @@ class BacktestOut(BaseModel):
     first_seq: int | None
     last_seq: int | None
     truncated: bool = Field(description="stopped at the event cap; narrow the range")
+
+
+class SourceStatus(BaseModel):
+    source: str
+    state: str = Field(description="active, or idle: no arrival for the idle timeout")
+    watermark: datetime | None = Field(description="newest event time minus allowed lateness")
+    newest_event_time: datetime | None
+    last_arrival: datetime | None
+    lateness_seconds: float
+    events: int
+    late: int = Field(description="events kept out of correlation windows for being late")
+    skewed: int = Field(description="events dated beyond received_at + tolerance (clock_skew)")
+
+
+class LateCount(BaseModel):
+    source: str
+    rule_id: str
+    rule: str | None = Field(description="title of the rule, if still loaded")
+    count: int
+
+
+class RulesStatus(BaseModel):
+    cursor: int = Field(description="last log seq the engine has committed")
+    head: int = Field(description="seq of the log head")
+    lag_events: int
+    lag_seconds: float = Field(description="arrival time between the cursor and the head")
+    warmup: str | None = Field(description="how the engine last started (snapshot or replay)")
+    snapshot_seq: int | None
+    snapshot_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    lateness_seconds: float
+    source_lateness_seconds: dict[str, float]
+    idle_timeout_seconds: float
+    clock_skew_seconds: float
+    clock_skew: int = Field(description="events, all sources, correlated at received_at")
+    late: int = Field(description="late events, all sources")
+    sources: list[SourceStatus]
+    late_by_rule: list[LateCount]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import UTC, timedelta
+from datetime import UTC
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -13,6 +13,7 @@ from service.auditlog.chain import record_internal
 from service.rules import store
 from service.rules.backtest import load_candidates, run_backtest
 from service.rules.errors import InvalidRules, RuleNotFound
+from service.rules.eventtime import EventTimePolicy
 from service.rules.model import Firing, Rule, RuleLoadError
 from service.rules.models import RuleStats
 from service.rules.ruleset import RuleRegistry, RuleSet
@@ -136,7 +137,7 @@ def backtest(
     session: Session,
     rule_set: RuleSet,
     request: BacktestIn,
-    lateness: timedelta,
+    policy: EventTimePolicy,
     budget_seconds: float | None = None,
 ) -> BacktestOut:
     """Run deployed (or candidate) rules over a past range; writes nothing. With
@@ -159,7 +160,7 @@ def backtest(
         until=request.until,
         from_seq=request.from_seq,
         to_seq=request.to_seq,
-        lateness=lateness,
+        policy=policy,
         deadline=deadline,
     )
     return BacktestOut(

@@ -15,7 +15,15 @@ from sqlalchemy import bindparam, case, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.rules.models import RuleEngineState, RuleSeen, RuleStats
+from service.rules.eventtime import Clocks, CountDelta
+from service.rules.models import (
+    RuleEngineState,
+    RuleLate,
+    RuleSeen,
+    RuleSnapshot,
+    RuleSource,
+    RuleStats,
+)
 from service.rules.timeutil import from_us, to_us
 
 _SEEN = RuleSeen.__table__
@@ -101,6 +109,26 @@ class DbSeenStore:
             self._cache[ck] = None if found is None else from_us(int(found))
         return self._cache[ck]
 
+    def prefetch(self, wanted: Mapping[str, Iterable[str]]) -> None:
+        """Load the entries for these keys (rule id -> keys) in a few queries, so the
+        batch that needs them does not look each one up on its own."""
+        assert self.session is not None, "bind a session before processing"
+        connection = self.session.connection()
+        for rule_id, keys in wanted.items():
+            missing = [k for k in keys if (rule_id, k) not in self._cache]
+            for start in range(0, len(missing), _CHUNK):
+                chunk = missing[start : start + _CHUNK]
+                found = dict(
+                    connection.execute(
+                        select(_SEEN.c.key, _SEEN.c.last_seen_us).where(
+                            _SEEN.c.rule_id == rule_id, _SEEN.c.key.in_(chunk)
+                        )
+                    ).all()
+                )
+                for key in chunk:
+                    at = found.get(key)
+                    self._cache[(rule_id, key)] = None if at is None else from_us(int(at))
+
     def set_last_seen(self, rule_id: str, key: str, seen_at: datetime) -> None:
         ck = (rule_id, key)
         current = self.get_last_seen(rule_id, key)
@@ -158,32 +186,37 @@ class StatsDelta:
 
 
 def add_stats(*, session: Session, deltas: Mapping[str, StatsDelta]) -> None:
-    """Add counter deltas per rule (one upsert per rule that changed)."""
-    for rule_id, d in deltas.items():
-        if not (d.events_matched or d.firings or d.incidents_opened or d.last_fired_us):
-            continue
-        stmt = _upsert(session, RuleStats).values(
-            rule_id=rule_id,
-            events_matched=d.events_matched,
-            firings=d.firings,
-            incidents_opened=d.incidents_opened,
-            last_fired_us=d.last_fired_us,
-        )
-        t = RuleStats
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["rule_id"],
-                set_={
-                    "events_matched": t.events_matched + stmt.excluded.events_matched,
-                    "firings": t.firings + stmt.excluded.firings,
-                    "incidents_opened": t.incidents_opened + stmt.excluded.incidents_opened,
-                    "last_fired_us": case(
-                        (stmt.excluded.last_fired_us.is_(None), t.last_fired_us),
-                        else_=stmt.excluded.last_fired_us,
-                    ),
-                },
-            )
-        )
+    """Add counter deltas per rule (one upsert statement for every rule that changed)."""
+    rows = [
+        {
+            "rule_id": rule_id,
+            "events_matched": d.events_matched,
+            "firings": d.firings,
+            "incidents_opened": d.incidents_opened,
+            "last_fired_us": d.last_fired_us,
+        }
+        for rule_id, d in deltas.items()
+        if d.events_matched or d.firings or d.incidents_opened or d.last_fired_us
+    ]
+    if not rows:
+        return
+    stmt = _upsert(session, RuleStats)
+    t = RuleStats
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["rule_id"],
+            set_={
+                "events_matched": t.events_matched + stmt.excluded.events_matched,
+                "firings": t.firings + stmt.excluded.firings,
+                "incidents_opened": t.incidents_opened + stmt.excluded.incidents_opened,
+                "last_fired_us": case(
+                    (stmt.excluded.last_fired_us.is_(None), t.last_fired_us),
+                    else_=stmt.excluded.last_fired_us,
+                ),
+            },
+        ),
+        rows,
+    )
 
 
 def read_stats(*, session: Session, rule_ids: Iterable[str] | None = None) -> dict[str, RuleStats]:
@@ -191,3 +224,78 @@ def read_stats(*, session: Session, rule_ids: Iterable[str] | None = None) -> di
     if rule_ids is not None:
         stmt = stmt.where(RuleStats.rule_id.in_(list(rule_ids)))
     return {s.rule_id: s for s in session.scalars(stmt)}
+
+
+def save_clocks(*, session: Session, clocks: Clocks, delta: CountDelta) -> None:
+    """Upsert the clocks of the sources seen in this batch and add their late counts."""
+    rows = []
+    for name in delta.events:
+        c = clocks.sources[name]
+        rows.append(
+            {
+                "source": name,
+                "max_time_us": c.max_t,
+                "last_arrival_us": c.last_arrival,
+                "lateness_us": c.lateness,
+                "events": delta.events[name],
+                "late": delta.late.get(name, 0),
+                "skewed": delta.skewed.get(name, 0),
+            }
+        )
+    if rows:
+        stmt = _upsert(session, RuleSource)
+        t, new = RuleSource, stmt.excluded
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["source"],
+                set_={
+                    "max_time_us": new.max_time_us,
+                    "last_arrival_us": new.last_arrival_us,
+                    "lateness_us": new.lateness_us,
+                    "events": t.events + new.events,
+                    "late": t.late + new.late,
+                    "skewed": t.skewed + new.skewed,
+                },
+            ),
+            rows,
+        )
+    late_rows = [
+        {"source": src, "rule_id": rid, "count": n} for (src, rid), n in delta.late_by_rule.items()
+    ]
+    if late_rows:
+        stmt = _upsert(session, RuleLate)
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["source", "rule_id"],
+                set_={"count": RuleLate.count + stmt.excluded.count},
+            ),
+            late_rows,
+        )
+
+
+def read_snapshot(*, session: Session) -> RuleSnapshot | None:
+    return session.get(RuleSnapshot, 1)
+
+
+def write_snapshot(
+    *, session: Session, seq: int, fingerprint: str, body: bytes, at_us: int
+) -> None:
+    session.execute(
+        update(RuleSnapshot)
+        .where(RuleSnapshot.id == 1)
+        .values(seq=seq, fingerprint=fingerprint, body=body, taken_at_us=at_us)
+    )
+
+
+def write_status(
+    *, session: Session, warmup: str | None = None, error: str | None = None, at_us: int = 0
+) -> None:
+    """Record the runner's warm-up and its last error (None leaves a field as it is)."""
+    values: dict[str, Any] = {}
+    if warmup is not None:
+        values["warmup"] = warmup[:200]
+    if error is not None:
+        values["last_error"] = error[:2000]
+        values["last_error_at_us"] = at_us
+    if values:
+        session.execute(update(RuleEngineState).where(RuleEngineState.id == 1).values(**values))

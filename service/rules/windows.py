@@ -11,8 +11,9 @@ no earlier firing reported, so a long burst yields one incident (same dedup key)
 growing evidence instead of one huge evidence list per event.
 
 lt/lte/eq/neq can only be decided once a window is over: those rules use tumbling windows
-that start at a group's first unconsumed match and are evaluated when the watermark (max
-event time minus lateness) passes their end.
+that start at a group's first unconsumed match and are evaluated when the window's
+watermark passes their end: the minimum of the watermarks of the sources that fed the rule
+(`service.rules.eventtime`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Any
 
+from service.rules.eventtime import SourceClock
 from service.rules.model import Correlation, CorrelationType
 from service.rules.timeutil import span_us
 
@@ -71,10 +73,11 @@ class _Group:
 
 
 class Window:
-    def __init__(self, correlation: Correlation, *, lateness_us: int) -> None:
+    def __init__(self, correlation: Correlation) -> None:
         self.span = span_us(correlation.timespan)
-        # Older matches can no longer share a window with an acceptable (not late) event.
-        self.keep = self.span + lateness_us
+        # The sources whose matches (or upstream firings) fed this rule: their watermarks
+        # decide when its windows are over.
+        self.sources: dict[str, SourceClock] = {}
         self.ref_ids = tuple(dict.fromkeys(correlation.refs))
         index = {rid: i for i, rid in enumerate(self.ref_ids)}
         self.sequence = tuple(index[rid] for rid in correlation.refs)
@@ -86,7 +89,7 @@ class Window:
         self._closing: list[tuple[int, int, Key]] = []
         self._tick = itertools.count()
 
-    def add(self, match: Match, key: Key, *, max_t: int) -> Hit | None:
+    def add(self, match: Match, key: Key, *, watermark: int | None) -> Hit | None:
         group = self.groups.get(key)
         if group is None:
             group = self.groups[key] = _Group()
@@ -96,7 +99,9 @@ class Window:
                 group.anchor = match.t
                 heapq.heappush(self._closing, (match.t + self.span, next(self._tick), key))
             return None
-        group.prune(max_t - self.keep)
+        if watermark is not None:
+            # Older matches can no longer share a window with an event that is not late.
+            group.prune(watermark - self.span)
         idx = group.insert(match)
         group.pending.append(match)
         times = group.times
@@ -134,11 +139,11 @@ class Window:
                 del self.groups[key]
         return hits
 
-    def sweep(self, *, max_t: int) -> None:
+    def sweep(self, *, watermark: int | None) -> None:
         """Drop state that can no longer matter (eager rules; tumbling ones clean on close)."""
-        if not self.eager:
+        if not self.eager or watermark is None:
             return
-        before = max_t - self.keep
+        before = watermark - self.span
         for key in list(self.groups):
             group = self.groups[key]
             group.prune(before)

@@ -71,3 +71,30 @@ def test_backtest_prints_would_be_incidents(
     assert "would have opened: 2" in result.output and "denied_burst" in result.output
     assert "actor.id=mallory" in result.output
     assert "7 events" in result.output
+
+
+def test_status_table_and_json(
+    client: TestClient, sessions: Any, db_url: str, monkeypatch: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import orjson
+
+    now = datetime.now(UTC)
+    late = [
+        {"time": (now - timedelta(hours=h)).isoformat(), "source": "gw", "action": "model.invoke",
+         "outcome": "denied", "actor": {"id": "mallory"}}
+        for h in (0, 1)
+    ]  # fmt: skip
+    live.ingest(client, late)
+    live.drain(live.runner(live.REPO / "rules"), sessions)
+    monkeypatch.setenv("CUSTODY_DATABASE_URL", db_url)
+    monkeypatch.setenv("CUSTODY_RULES_DIR", str(live.REPO / "rules"))
+    monkeypatch.setenv("COLUMNS", "200")
+    table = cli.invoke(app, ["rules", "status"])
+    assert table.exit_code == 0, table.output
+    assert "Sources (event time)" in table.output and "gw" in table.output
+    assert "Burst of denied model invocations" in table.output  # late per rule, by title
+    body = orjson.loads(cli.invoke(app, ["rules", "status", "--json"]).stdout)
+    assert body["late"] == 1 and body["lag_events"] == 0
+    assert [(s["source"], s["events"], s["late"]) for s in body["sources"]] == [("gw", 2, 1)]

@@ -337,8 +337,12 @@ def _errors_for(method: str, path: str, op: dict[str, Any]) -> list[str]:
         codes += ["412", "428"]
     if path in ("/readyz", "/v1/search"):
         codes.append("503")
-    if path in ("/v1/replay", "/v1/exports"):
-        codes.append("404")  # a scope naming an unknown incident
+    if path in ("/v1/incidents/{incident_id}/export", "/v1/improvements/{improvement_id}/close"):
+        codes.append("409")  # TLP:RED is never exported; an item is closed once
+    if path in ("/v1/replay", "/v1/exports", "/v1/log/cosignatures", "/v1/state/agent"):
+        codes.append("404")  # a scope naming an unknown incident, a checkpoint not signed
+    if (method == "post" and path.startswith("/v1/")) or path in ("/readyz",):
+        codes.append("503")  # the database cannot take writes now (outages)
     return sorted(set(codes))
 
 

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from service.auth.deps import require
 from service.auth.schemas import Principal, Scope
 from service.deps import get_session
-from service.errors import InvalidInput
 from service.improvements import service
 from service.improvements.schemas import (
     ImprovementClose,
@@ -48,16 +47,16 @@ def get_improvements(
     _: Read,
     session: Db,
     status: Status | None = None,
-    incident: Annotated[str | None, Query(description="only this incident's, e.g. INC-7")] = None,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    incident: Annotated[
+        str | None,
+        Query(pattern=r"^(INC-)?[1-9][0-9]{0,17}$", description="only this incident's: INC-7"),
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,9}$", description="next_cursor of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ImprovementPage:
     """Improvement items across incidents, oldest first; `status=open` for the backlog."""
-    if cursor is not None and not (cursor.isdigit() and len(cursor) < 10):
-        raise InvalidInput(
-            "cursor is not a next_cursor value",
-            errors=[{"field": "cursor", "message": "not a cursor"}],
-        )
     rows, next_cursor = service.page(
         session=session, status=status, incident_id=incident, after=int(cursor or 0), limit=limit
     )

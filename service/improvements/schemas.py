@@ -30,9 +30,14 @@ class ImprovementCreate(BaseModel):
     detail: Annotated[str, Field(max_length=20_000)] = ""
 
 
+class Closing(enum.StrEnum):
+    done = "done"
+    declined = "declined"
+
+
 class ImprovementClose(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    status: Annotated[Status, Field(description="done or declined")]
+    status: Closing
     note: Annotated[str, Field(min_length=3, max_length=20_000)]
 
 

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.errors import InvalidInput, NotFound
+from service.errors import Conflict, NotFound
 from service.improvements.models import Improvement
 from service.improvements.schemas import ImprovementClose, ImprovementCreate, Status
 from service.incidents import service as incidents
@@ -20,7 +20,7 @@ class ImprovementNotFound(NotFound):
     title = "Improvement not found"
 
 
-class AlreadyClosed(InvalidInput):
+class AlreadyClosed(Conflict):
     title = "Improvement already closed"
 
 
@@ -63,11 +63,6 @@ def get(*, session: Session, improvement_id: str) -> Improvement:
 def close(
     *, session: Session, improvement_id: str, spec: ImprovementClose, actor: Actor
 ) -> Improvement:
-    if spec.status is Status.open:
-        raise InvalidInput(
-            "an improvement is closed as done or declined",
-            errors=[{"field": "status", "message": "use done or declined"}],
-        )
     number = get(session=session, improvement_id=improvement_id).incident_number
     incident = incidents.lock(session=session, incident_id=f"INC-{number}")
     item = get(session=session, improvement_id=improvement_id)

@@ -26,6 +26,12 @@ STATE_DEPENDENT = [
     "POST /v1/incidents/{incident_id}/links", "POST /v1/incidents/{incident_id}/merge",
     "POST /v1/incidents/{incident_id}/runbook/steps/{step_id}",
     "GET /v1/log/proofs/inclusion", "GET /v1/log/proofs/consistency",
+    # A cosignature must sign a checkpoint this log signed, with a witness's real key.
+    "POST /v1/log/cosignatures",
+    # since must not be after at.
+    "GET /v1/state/agent",
+    # OTLP bodies follow the OTLP protobuf/JSON schema, which OpenAPI does not restate.
+    "POST /otlp/v1/traces", "POST /otlp/v1/logs",
 ]  # fmt: skip
 
 CONFIG = """
@@ -61,7 +67,10 @@ checks.positive_data_acceptance.enabled = false
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(
+        # Schemathesis sends bad tokens on purpose: the per-address failure throttle
+        # (tested in tests/auth/test_throttle.py) must not turn later checks into 429s.
         update={"rate_limit_per_minute": 10**9, "ingest_rate_limit_per_minute": 10**9,
+                "auth_failures_per_minute": 10**9, "auth_failure_burst": 10**9,
                 "log_level": "ERROR"}
     )  # fmt: skip
 

@@ -64,7 +64,7 @@ def test_improvements_are_tracked_logged_and_reported(client: TestClient, sessio
                          json={"status": "done", "note": "rule merged"})  # fmt: skip
     assert closed.status_code == 200 and closed.json()["closed_by"]
     again = client.post("/v1/improvements/IMP-1/close", json={"status": "done", "note": "twice"})
-    assert again.status_code == 422 and "already done" in again.text
+    assert again.status_code == 409 and "already done" in again.text
     assert [i["id"] for i in client.get("/v1/improvements?status=open").json()["items"]] == [
         "IMP-2"
     ]

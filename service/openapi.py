@@ -43,6 +43,7 @@ TAGS = [
 
 SUMMARIES: dict[tuple[str, str], str] = {
     ("get", "/healthz"): "Liveness",
+    ("get", "/v1/rules/status"): "Rules engine status: lag, sources, late events",
     ("post", "/otlp/v1/traces"): "Ingest OpenTelemetry traces (OTLP/HTTP)",
     ("post", "/otlp/v1/logs"): "Ingest OpenTelemetry logs (OTLP/HTTP)",
     ("post", "/v1/log/cosignatures"): "Submit a witness cosignature",
@@ -246,6 +247,11 @@ _RULE = {
 
 RESPONSE_EXAMPLES: dict[tuple[str, str], Any] = {
     ("post", "/otlp/v1/traces"): {"partialSuccess": {}},
+    ("get", "/v1/rules/status"): {
+        "cursor": 1040, "head": 1042, "lag_events": 2, "lag_seconds": 0.4,
+        "sources": [{"source": "aws.cloudtrail", "watermark": "2026-11-30T11:55:00Z",
+                     "events": 1000, "late": 3, "skewed": 0, "state": "active"}],
+        "late_by_rule": [], "clock_skewed": 0, "warmup": False, "last_error": None},
     ("post", "/otlp/v1/logs"): {"partialSuccess": {}},
     ("post", "/v1/log/cosignatures"): {"witness": "ed25519:5b2c", "tree_size": 1042,
                                        "stored": True},

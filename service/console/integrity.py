@@ -21,6 +21,7 @@ from service.deps import get_session, get_settings
 from service.errors import InvalidInput
 from service.evidence import checkpoints
 from service.evidence.keys import public_key_pem
+from service.evidence.models import CosignatureRow
 from service.evidence.schemas import Scope as EvidenceScope
 from service.evidence.signing import checkpoint_is_valid
 from service.rules import service as rules
@@ -41,7 +42,13 @@ def _integrity(session: Session, settings: Settings) -> dict[str, Any]:
     key = checkpoints.signing_key(settings.signing_key_path)
     row = checkpoints.latest(session=session)
     head_seq, head_hash = read_head(session)
+    # Cosignatures are verified when they are stored (service.evidence.witness).
+    cosigned: list[CosignatureRow] = []
+    if row is not None:
+        query = select(CosignatureRow).where(CosignatureRow.checkpoint_id == row.id)
+        cosigned = list(session.scalars(query.order_by(CosignatureRow.id)))
     return {
+        "cosignatures": cosigned,
         "checkpoint": row,
         "signature_ok": checkpoint_is_valid(key.public_key(), checkpoints.to_checkpoint(row))
         if row

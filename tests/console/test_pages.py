@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from service.auditlog.models import LogRecord
 from service.auth.schemas import Scope
+from service.evidence.cosign import cosign
+from service.evidence.signing import Checkpoint
 from tests.incidents.conftest import ingest
 
 
@@ -68,6 +71,16 @@ def test_integrity_page_and_verify_now(client: TestClient, browser_for: Any) -> 
     page = b.get("/console/integrity").text
     assert "valid for the key below" in page
     assert key.strip().splitlines()[1] in page
+    assert "No witness has cosigned this checkpoint" in page
+    made = client.get("/v1/log/checkpoints/latest").json()
+    made = {k: v for k, v in made.items() if k != "id"}
+    witness = Ed25519PrivateKey.generate()
+    cosignature = cosign(witness, Checkpoint.from_dict(made), 1_800_000_000)
+    stored = client.post("/v1/log/cosignatures",
+                         json={"checkpoint": made, "cosignature": cosignature.to_dict()})  # fmt: skip
+    assert stored.status_code in (200, 201), stored.text
+    page = b.get("/console/integrity").text
+    assert f"witness <code>{cosignature.to_dict()['witness_key_id']}</code>" in page
     verified = b.get("/console/integrity/verify?from_seq=1").text
     assert "Chain intact" in verified
     assert "Verified: 1 records, 1 anchored" in verified

@@ -76,8 +76,8 @@ def test_integrity_page_and_verify_now(client: TestClient, browser_for: Any) -> 
     made = {k: v for k, v in made.items() if k != "id"}
     witness = Ed25519PrivateKey.generate()
     cosignature = cosign(witness, Checkpoint.from_dict(made), 1_800_000_000)
-    stored = client.post("/v1/log/cosignatures",
-                         json={"checkpoint": made, "cosignature": cosignature.to_dict()})  # fmt: skip
+    body = {"checkpoint": made, "cosignature": cosignature.to_dict()}
+    stored = client.post("/v1/log/cosignatures", json=body)
     assert stored.status_code in (200, 201), stored.text
     page = b.get("/console/integrity").text
     assert f"witness <code>{cosignature.to_dict()['witness_key_id']}</code>" in page

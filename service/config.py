@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 
-    # Ingest limits: DESIGN.md and the I-JSON rules decide these defaults.
+    # Ingest limits: the event schema and the I-JSON rules decide these defaults.
     max_body_bytes: int = Field(default=10 * MiB, ge=1024)
     max_events_per_request: int = Field(default=10_000, ge=1)
     max_attributes_bytes: int = Field(default=64 * 1024, ge=256)

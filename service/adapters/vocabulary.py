@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service.adapters import azure_openai, cloudtrail, gcp_audit, openai_audit
 
-# Actions the adapters add to DESIGN.md's recommended vocabulary, with why each exists.
+# Actions the adapters add to the event schema's recommended vocabulary, with why each exists.
 EXTENDED_ACTIONS: dict[str, str] = {
     "model.enumerate": "listing or probing models: the reconnaissance step before misuse",
     "model.access.enable": "turning on access to a foundation model (use case, agreement)",

@@ -1,4 +1,4 @@
-"""Incident shapes for the API and CLI (DESIGN.md: incident, comment, list pages)."""
+"""Incident shapes for the API and CLI: incident, comment, list pages."""
 
 from __future__ import annotations
 

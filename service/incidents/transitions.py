@@ -1,4 +1,4 @@
-"""The incident status machine (DESIGN.md, Incidents)."""
+"""The incident status machine (README, Incidents)."""
 
 from __future__ import annotations
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
+from service.db import session_scope
 from service.heartbeat import beat
 from service.leader import Leadership
 from service.logging import get_logger
@@ -32,6 +34,37 @@ class BackgroundTask(Protocol):
 
 
 TaskBuilder = Callable[[Settings], BackgroundTask | None]
+
+
+class PeriodicTask:
+    """A task that looks for due work every `every` seconds: `step(session, now)` does it
+    and returns how much it found. While it finds some, the loop calls again at once."""
+
+    name = "periodic"
+
+    def __init__(
+        self,
+        *,
+        every: float = 30.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.every = every
+        self.clock = clock
+        self.monotonic = monotonic
+        self.next_at = 0.0
+
+    def step(self, session: Session, now: datetime) -> int:
+        raise NotImplementedError
+
+    def run_once(self, factory: sessionmaker[Session]) -> bool:
+        if self.monotonic() < self.next_at:
+            return False
+        with session_scope(factory) as session:
+            found = self.step(session, self.clock())
+        if found == 0:
+            self.next_at = self.monotonic() + self.every
+        return found > 0
 
 
 def builders() -> list[TaskBuilder]:

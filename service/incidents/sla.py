@@ -10,21 +10,20 @@ second target such as a manager's pager can subscribe to `incident.escalated` al
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.db import session_scope
 from service.incidents.custody import Actor, diff, record_change, record_update, snapshot
 from service.incidents.models import Incident
 from service.incidents.transitions import ACTIVE
 from service.logging import get_logger
+from service.worker import PeriodicTask
 
 log = get_logger(__name__)
 
@@ -199,31 +198,13 @@ def record_breaches(*, session: Session, at: datetime, limit: int = 200) -> int:
     return len(rows)
 
 
-class SlaWatch:
+class SlaWatch(PeriodicTask):
     """Background task: records breaches and escalates, every `every` seconds."""
 
     name = "sla-watch"
 
-    def __init__(
-        self,
-        *,
-        every: float = 30.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.every = every
-        self.clock = clock
-        self.monotonic = monotonic
-        self.next_at = 0.0
-
-    def run_once(self, factory: sessionmaker[Session]) -> bool:
-        if self.monotonic() < self.next_at:
-            return False
-        with session_scope(factory) as session:
-            found = record_breaches(session=session, at=self.clock())
-        if found == 0:
-            self.next_at = self.monotonic() + self.every
-        return found > 0
+    def step(self, session: Session, now: datetime) -> int:
+        return record_breaches(session=session, at=now)
 
 
 def build(settings: Settings) -> SlaWatch:

@@ -6,20 +6,18 @@ the log in that same transaction.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from service.auditlog.chain import record_internal
 from service.auth.errors import Forbidden
 from service.auth.schemas import GRANTS, Principal, Scope
 from service.config import Settings
-from service.db import session_scope
 from service.incidents import evidence as evidence_mod
 from service.incidents.entities import extract
 from service.incidents.entities import parse as parse_entity
@@ -27,6 +25,7 @@ from service.logging import get_logger
 from service.snoozes.errors import InvalidSnooze, SnoozeAlreadyReleased, SnoozeNotFound
 from service.snoozes.models import MAX_ATTACHED, Snooze
 from service.snoozes.schemas import SnoozeCreate
+from service.worker import PeriodicTask
 
 log = get_logger(__name__)
 SYSTEM = {"type": "service", "id": "snooze-watch"}
@@ -198,30 +197,13 @@ def expire(*, session: Session, now: datetime) -> int:
     return len(due)
 
 
-class SnoozeWatch:
+class SnoozeWatch(PeriodicTask):
     """Background task: records expiries, every `every` seconds."""
 
     name = "snooze-watch"
 
-    def __init__(
-        self,
-        *,
-        every: float = 30.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.every = every
-        self.clock = clock
-        self.monotonic = monotonic
-        self.next_at = 0.0
-
-    def run_once(self, factory: sessionmaker[Session]) -> bool:
-        if self.monotonic() < self.next_at:
-            return False
-        with session_scope(factory) as session:
-            found = expire(session=session, now=self.clock())
-        self.next_at = self.monotonic() + self.every
-        return found > 0
+    def step(self, session: Session, now: datetime) -> int:
+        return expire(session=session, now=now)
 
 
 def build(settings: Settings) -> SnoozeWatch:

@@ -25,7 +25,8 @@ from service.auth.schemas import Scope
 from service.evidence.bundle_verify import verify_bundle
 from tests.incidents.conftest import ingest, open_incident
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's package (see .ci/run), wherever PATH finds it.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",

@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 
-from service.client.http import ClientConfigError, api_client, problem_message
+from service.client.terminal import request
 from service.sharing.service import Format
 
 err = Console(stderr=True)
@@ -24,20 +23,9 @@ def share(
     ] = None,
 ) -> None:
     """Export an incident for peers (STIX 2.1 bundle or MISP event) under its TLP."""
-    try:
-        with api_client() as client:
-            response = client.get(
-                f"/v1/incidents/{incident_id}/export", params={"format": format.value}
-            )
-    except ClientConfigError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    except httpx.HTTPError as exc:
-        err.print(f"[red]Cannot reach the server:[/red] {exc}")
-        raise typer.Exit(2) from None
-    if response.status_code >= 400:
-        err.print(f"[red]{problem_message(response)}[/red]")
-        raise typer.Exit(1)
+    response = request(
+        "GET", f"/v1/incidents/{incident_id}/export", params={"format": format.value}
+    )
     text = json.dumps(response.json(), indent=2) + "\n"
     if output is None:
         typer.echo(text, nl=False)

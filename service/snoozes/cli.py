@@ -7,16 +7,14 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from service.client.http import ClientConfigError, api_client, problem_message
+from service.client.terminal import request
 
 app = typer.Typer(no_args_is_help=True, help="Snoozes: silence a rule for a group or an entity.")
 console = Console()
-err = Console(stderr=True)
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -38,19 +36,7 @@ def parse_until(value: str, *, now: datetime | None = None) -> str:
 
 
 def _call(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-    try:
-        with api_client() as client:
-            response = client.request(method, path, **kwargs)
-    except ClientConfigError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    except httpx.HTTPError as exc:
-        err.print(f"[red]Cannot reach the server:[/red] {exc}")
-        raise typer.Exit(2) from None
-    if response.status_code >= 400:
-        err.print(f"[red]{problem_message(response)}[/red]")
-        raise typer.Exit(1)
-    return dict(response.json())
+    return dict(request(method, path, **kwargs).json())
 
 
 def _print(snoozes: list[dict[str, Any]], as_json: bool, *, one: bool = True) -> None:
@@ -89,7 +75,7 @@ def create(
         body["group"] = {key: value for key, _, value in pairs}
     if entity:
         body["entity"] = entity
-    _print([_call("POST", "/v1/snoozes", json=body)], as_json)
+    _print([_call("POST", "/v1/snoozes", json_body=body)], as_json)
 
 
 @app.command("list")
@@ -115,4 +101,5 @@ def release(
     as_json: JsonOpt = False,
 ) -> None:
     """End a snooze now."""
-    _print([_call("POST", f"/v1/snoozes/{snooze_id}/release", json={"reason": reason})], as_json)
+    released = _call("POST", f"/v1/snoozes/{snooze_id}/release", json_body={"reason": reason})
+    _print([released], as_json)

@@ -56,14 +56,10 @@ def render_for(
     session: Session,
     incident: Incident,
     template: RunbookTemplate,
-    evidence: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Render `template` for `incident` and add the tracking fields to every step.
-
-    `evidence`: the incident's linked records in seq order, when the caller has them."""
-    if evidence is None:
-        seqs = sorted(evidence_mod.linked_seqs(session=session, number=incident.number))
-        evidence = evidence_mod.records(session=session, seqs=seqs[:RENDER_EVIDENCE])
+    """Render `template` for `incident` and add the tracking fields to every step."""
+    seqs = sorted(evidence_mod.linked_seqs(session=session, number=incident.number))
+    evidence = evidence_mod.records(session=session, seqs=seqs[:RENDER_EVIDENCE])
     context = {**snapshot(incident), "id": incident.public_id}
     rendered = render_instance(
         template,

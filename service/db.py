@@ -6,11 +6,13 @@ BEGIN ourselves) so that a write transaction holds its lock from its first state
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -38,7 +40,18 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def json_dumps(value: Any) -> str:
+    """JSON columns: orjson (several times faster on rendered runbooks and snapshots),
+    falling back to the standard library for what orjson refuses (integers over 64
+    bits)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    kwargs.setdefault("json_serializer", json_dumps)
     if url.startswith("sqlite"):
         path = make_url(url).database
         if path and path != ":memory:":

@@ -68,7 +68,7 @@ def _if_match(value: str | None) -> int | None:
     if not tag.isdigit() or len(tag) > 18:
         # Malformed, not stale: a 422 (a 412 would say "someone changed it meanwhile").
         raise InvalidInput(
-            f"If-Match {value!r} is not an entity tag; send the ETag you read, e.g. \"3\"",
+            f'If-Match {value!r} is not an entity tag; send the ETag you read, e.g. "3"',
             errors=[{"field": "If-Match", "message": "not an entity tag"}],
         )
     return int(tag)

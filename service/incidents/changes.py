@@ -158,7 +158,7 @@ def _duplicate_target(*, session: Session, incident: Incident, ref: str | None) 
 
 def add_comment(*, session: Session, incident_id: str, body: str, actor: Actor) -> TimelineEntry:
     incident = lock(session=session, incident_id=incident_id)
-    entry = record_change(
+    entry_id = record_change(
         session=session,
         incident=incident,
         actor=actor,
@@ -166,7 +166,8 @@ def add_comment(*, session: Session, incident_id: str, body: str, actor: Actor) 
         kind="comment",
         body=body,
     )
-    session.flush()  # the caller returns the entry with its generated id
+    entry = session.get(TimelineEntry, entry_id)
+    assert entry is not None
     return entry
 
 

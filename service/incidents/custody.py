@@ -8,16 +8,20 @@ The log record's attributes are enough to rebuild the incident (see audit.py):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from service.auditlog.chain import record_internal
+from service.auditlog.chain import append, prepare_internal
 from service.auth.schemas import Principal
+from service.incidents.draft import IncidentLike
 from service.incidents.models import Incident, TimelineEntry
+from service.logformat import SERVER_ORIGIN
 from service.logging import get_logger
 from service.notify import outbox
 
@@ -67,7 +71,7 @@ def public_id(number: int | None) -> str | None:
     return None if number is None else f"INC-{number}"
 
 
-def snapshot(incident: Incident) -> dict[str, Any]:
+def snapshot(incident: IncidentLike) -> dict[str, Any]:
     """The tracked fields as JSON values (times RFC 3339, duplicate_of as INC-N)."""
     out: dict[str, Any] = {}
     for name in TRACKED:
@@ -87,6 +91,20 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     return {k: [before[k], after[k]] for k in TRACKED if k != "version" and before[k] != after[k]}
 
 
+@dataclass(frozen=True)
+class Change:
+    """One change to one incident, as `record_changes` writes it."""
+
+    incident: IncidentLike
+    actor: Actor
+    action: str
+    kind: str
+    changes: dict[str, list[Any]] = field(default_factory=dict)
+    body: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
 def record_change(
     *,
     session: Session,
@@ -98,49 +116,81 @@ def record_change(
     body: str | None = None,
     details: dict[str, Any] | None = None,
     attributes: dict[str, Any] | None = None,
-) -> TimelineEntry:
-    """Append the log record and the timeline row for one change to `incident`."""
-    changes = changes or {}
-    details = details or {}
-    attrs: dict[str, Any] = {
-        "kind": kind,
-        "version": incident.version,
-        "actor_name": actor.name,
-        "changes": changes,
-        **details,
-        **(attributes or {}),
-    }
-    if body is not None:
-        attrs["body"] = body
-    log_seq = record_internal(
-        session=session,
+) -> int:
+    """Append the log record and the timeline row for one change to `incident`; returns
+    the timeline row's id."""
+    change = Change(
+        incident=incident,
+        actor=actor,
         action=action,
-        actor={"type": actor.type, "id": actor.id},
-        resource={"type": "incident", "id": incident.public_id},
-        attributes=attrs,
-        request_id=structlog.contextvars.get_contextvars().get("request_id"),
-    )
-    entry = TimelineEntry(
-        incident_number=incident.number,
-        at=now(),
-        actor_type=actor.type,
-        actor_id=actor.id,
-        actor_name=actor.name,
         kind=kind,
-        changes={k: {"from": v[0], "to": v[1]} for k, v in changes.items()},
+        changes=changes or {},
         body=body,
-        details=details,
-        log_seq=log_seq,
+        details=details or {},
+        attributes=attributes or {},
     )
-    session.add(entry)
-    # Same transaction: a notification exists if and only if the change committed.
-    outbox.enqueue(session=session, incident=incident, kind=kind, changes=changes)
-    _announce(incident, kind=kind, changes=changes, actor=actor)
-    return entry
+    return record_changes(session=session, changes=[change])[0]
+
+
+def record_changes(*, session: Session, changes: Sequence[Change]) -> list[int]:
+    """Log records (one append), timeline rows and outbox rows for `changes`, in order,
+    one statement per table; returns the timeline row ids."""
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    events = []
+    for c in changes:
+        attrs: dict[str, Any] = {
+            "kind": c.kind,
+            "version": c.incident.version,
+            "actor_name": c.actor.name,
+            "changes": c.changes,
+            **c.details,
+            **c.attributes,
+        }
+        if c.body is not None:
+            attrs["body"] = c.body
+        events.append(
+            prepare_internal(
+                action=c.action,
+                actor={"type": c.actor.type, "id": c.actor.id},
+                resource={"type": "incident", "id": c.incident.public_id},
+                attributes=attrs,
+                request_id=request_id,
+            )
+        )
+    seqs = append(session=session, events=events, origin=SERVER_ORIGIN).seqs
+    at = now()
+    entries = []
+    notices = []
+    for c, log_seq in zip(changes, seqs, strict=True):
+        entries.append(
+            {
+                "incident_number": c.incident.number,
+                "at": at,
+                "actor_type": c.actor.type,
+                "actor_id": c.actor.id,
+                "actor_name": c.actor.name,
+                "kind": c.kind,
+                "changes": {k: {"from": v[0], "to": v[1]} for k, v in c.changes.items()},
+                "body": c.body,
+                "details": c.details,
+                "log_seq": log_seq,
+            }
+        )
+        # Same transaction: a notification exists if and only if the change committed.
+        notice = outbox.row_for(incident=c.incident, kind=c.kind, changes=c.changes)
+        if notice is not None:
+            notices.append(notice)
+        _announce(c.incident, kind=c.kind, changes=c.changes, actor=c.actor)
+    ids = session.scalars(
+        insert(TimelineEntry).returning(TimelineEntry.id, sort_by_parameter_order=True),
+        entries,
+    ).all()
+    outbox.enqueue(session=session, rows=notices)
+    return list(ids)
 
 
 def _announce(
-    incident: Incident, *, kind: str, changes: dict[str, list[Any]], actor: Actor
+    incident: IncidentLike, *, kind: str, changes: dict[str, list[Any]], actor: Actor
 ) -> None:
     """One info line for the changes an operator scanning logs wants to see."""
     status = changes.get("status")
@@ -161,7 +211,7 @@ def _announce(
 
 def record_update(
     *, session: Session, incident: Incident, at: datetime | None = None, **change: Any
-) -> TimelineEntry:
+) -> int:
     """A change that moves the incident's version (its ETag) and `updated_at`, recorded
     like any other (`record_change` keywords)."""
     incident.version += 1

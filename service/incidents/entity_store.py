@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from service.incidents.custody import iso
@@ -70,6 +70,27 @@ def record(*, session: Session, number: int, events: Iterable[Mapping[str, Any]]
             row.first_seen = first
         if last is not None and (row.last_seen is None or last > row.last_seen):
             row.last_seen = last
+
+
+def record_new(
+    *, session: Session, events_by_number: Mapping[int, Iterable[Mapping[str, Any]]]
+) -> None:
+    """`record` for incidents opened in this transaction (no entity rows yet): one
+    multi-row insert for all of them."""
+    rows = [
+        {
+            "incident_number": number,
+            "type": kind,
+            "value": value,
+            "count": count,
+            "first_seen": first,
+            "last_seen": last,
+        }
+        for number, events in events_by_number.items()
+        for (kind, value), (count, first, last) in tally(events).items()
+    ]
+    if rows:
+        session.execute(insert(IncidentEntity), rows)
 
 
 def _out(row: Any) -> dict[str, Any]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from service.auditlog.models import LogPayload, LogRecord
@@ -55,6 +56,24 @@ def link(*, session: Session, incident: Incident, seqs: Sequence[int], by: str) 
             session=session, number=incident.number, events=records(session=session, seqs=fresh)
         )
     return fresh
+
+
+def link_new(
+    *,
+    session: Session,
+    seqs_by_number: Mapping[int, Sequence[int]],
+    by: Mapping[int, str],
+    at: datetime,
+) -> None:
+    """Link validated seqs to incidents opened in this transaction (nothing linked yet):
+    one multi-row insert. Entities are the caller's (it has the events in hand)."""
+    rows = [
+        {"incident_number": number, "seq": seq, "added_at": at, "added_by": by[number]}
+        for number, seqs in seqs_by_number.items()
+        for seq in seqs
+    ]
+    if rows:
+        session.execute(insert(IncidentEvidence), rows)
 
 
 def records(*, session: Session, seqs: Sequence[int]) -> list[dict[str, Any]]:

@@ -17,23 +17,33 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from service.auditlog.chain import read_head
 from service.config import Settings
+from service.incidents import entity_store, runbook
 from service.incidents import evidence as evidence_mod
-from service.incidents import runbook
-from service.incidents.custody import Actor, diff, now, record_change, record_update, snapshot
-from service.incidents.models import Incident
+from service.incidents.custody import (
+    Actor,
+    Change,
+    diff,
+    now,
+    record_changes,
+    record_update,
+    snapshot,
+)
+from service.incidents.draft import IncidentDraft
+from service.incidents.models import Incident, RunbookInstance
 from service.incidents.schemas import Severity, Status
-from service.incidents.service import lock, lock_counter, next_number
+from service.incidents.service import lock, lock_counter
 from service.incidents.sla import SlaPolicy, policy_of, start_clocks
+from service.rules.merge import merge_firings
 from service.rules.model import Firing
 from service.runbooks import library
 from service.runbooks.schemas import RunbookTemplate
@@ -64,6 +74,28 @@ class Outcome(enum.StrEnum):
     silenced = "silenced"  # no incident was active and a snooze matched
 
 
+@dataclass(frozen=True)
+class Opening:
+    """What a new incident is made of (validated evidence seqs, sorted)."""
+
+    actor: Actor
+    title: str
+    severity: str
+    seqs: list[int]
+    description: str = ""
+    assignee: str | None = None
+    tags: Sequence[str] = ()
+    category: str | None = None
+    tlp: str = "TLP:AMBER"
+    runbook_id: str | None = None
+    rule_id: str | None = None
+    rule_hash: str | None = None
+    group: dict[str, Any] = field(default_factory=dict)
+    dedup_key: str | None = None
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+
+
 def open_incident(
     *,
     session: Session,
@@ -85,110 +117,202 @@ def open_incident(
     first_seen: datetime | None = None,
     last_seen: datetime | None = None,
 ) -> Incident:
-    """Open `INC-N` with its evidence, entities and runbook; one `incident.open` record."""
+    """Open one `INC-N` (see `open_many`)."""
     lock_counter(session)  # first statement: a write, see service.lock
-    seqs = evidence_mod.require_seqs(session=session, seqs=evidence_seqs)
-    number = next_number(session)
-    at = now()
-    head_seq, _ = read_head(session)
-    incident = Incident(
-        number=number,
+    opening = Opening(
+        actor=actor,
         title=title,
-        description=description,
         severity=Severity(severity).value,
-        severity_rank=Severity(severity).rank,
-        status=Status.open.value,
+        seqs=evidence_mod.require_seqs(session=session, seqs=evidence_seqs),
+        description=description,
         assignee=assignee,
+        tags=tags,
+        category=category,
+        tlp=tlp,
+        runbook_id=runbook_id,
         rule_id=rule_id,
         rule_hash=rule_hash,
         group=dict(group or {}),
-        tags=list(dict.fromkeys(tags)),
-        category=category,
-        tlp=tlp,
         dedup_key=dedup_key,
-        active_dedup_key=dedup_key,
         first_seen=first_seen,
         last_seen=last_seen,
-        event_count=len(seqs),
-        opened_at=at,
-        opened_by=actor.label(),
-        updated_at=at,
-        version=1,
-        anchor_seq=head_seq,
     )
-    start_clocks(incident, policy.sla)
-    session.add(incident)
-    session.flush()  # evidence and runbook rows reference the incident
-    evidence_mod.link(session=session, incident=incident, seqs=seqs, by=actor.label())
-    session.flush()  # the runbook renders the evidence just linked
-    instance = runbook.attach(
-        session=session, incident=incident, templates=policy.templates(), explicit_id=runbook_id
-    )
-    attached = (
-        {"runbook_id": instance.runbook_id, "content_hash": instance.content_hash}
-        if instance
-        else None
-    )
-    record_change(
-        session=session,
-        incident=incident,
-        actor=actor,
-        action="incident.open",
-        kind="open",
-        details={"seqs": seqs, "runbook": attached},
-        attributes={"snapshot": snapshot(incident)},
-    )
+    (number,) = open_many(session=session, openings=[opening], policy=policy)
+    incident = session.get(Incident, number)
+    assert incident is not None
     return incident
 
 
-def apply_firing(*, session: Session, firing: Firing, policy: Policy) -> Outcome:
-    """Open an incident for a firing, or extend the active one with its dedup key.
+def open_many(*, session: Session, openings: Sequence[Opening], policy: Policy) -> list[int]:
+    """Open one incident per opening, with its evidence, entities and runbook, and one
+    `incident.open` record each, in statements per batch rather than per incident.
 
-    While an incident with the same dedup key is active (not resolved, closed,
-    false_positive or duplicate) the firing adds its evidence seqs, bumps `event_count`
-    and widens first/last seen; replaying the same firing changes nothing. Racing
-    workers serialize on the counter row (the loser sees the winner's incident), and a
-    unique index on `incidents.active_dedup_key` guards the invariant in the database.
+    The caller holds the counter lock (`lock_counter`) and has validated the seqs.
     """
+    if not openings:
+        return []
+    last = session.execute(_ALLOCATE, {"n": len(openings)}).scalar_one()
+    at = now()
+    head_seq, _ = read_head(session)
+    drafts = []
+    for number, o in enumerate(openings, start=int(last) - len(openings) + 1):
+        draft = IncidentDraft(
+            number=number,
+            title=o.title,
+            description=o.description,
+            severity=o.severity,
+            severity_rank=Severity(o.severity).rank,
+            status=Status.open.value,
+            assignee=o.assignee,
+            rule_id=o.rule_id,
+            rule_hash=o.rule_hash,
+            group=dict(o.group),
+            tags=list(dict.fromkeys(o.tags)),
+            category=o.category,
+            tlp=o.tlp,
+            dedup_key=o.dedup_key,
+            active_dedup_key=o.dedup_key,
+            first_seen=o.first_seen,
+            last_seen=o.last_seen,
+            event_count=len(o.seqs),
+            opened_at=at,
+            opened_by=o.actor.label(),
+            updated_at=at,
+            version=1,
+            anchor_seq=head_seq,
+        )
+        start_clocks(draft, policy.sla)
+        drafts.append(draft)
+    pairs = list(zip(drafts, openings, strict=True))
+    session.execute(insert(Incident), [d.row() for d in drafts])
+    evidence_mod.link_new(
+        session=session,
+        seqs_by_number={d.number: o.seqs for d, o in pairs},
+        by={d.number: o.actor.label() for d, o in pairs},
+        at=at,
+    )
+    # The events are read once for the whole batch: entities and runbooks use them.
+    events = {
+        e["seq"]: e
+        for e in evidence_mod.records(session=session, seqs=[s for o in openings for s in o.seqs])
+    }
+    entity_store.record_new(
+        session=session,
+        events_by_number={d.number: [events[s] for s in o.seqs] for d, o in pairs},
+    )
+    templates = policy.templates()
+    runbooks = []
+    changes = []
+    for draft, o in pairs:
+        row = runbook.instance_row(
+            session=session,
+            incident=draft,
+            templates=templates,
+            explicit_id=o.runbook_id,
+            evidence=[events[s] for s in o.seqs[: runbook.RENDER_EVIDENCE]],
+        )
+        if row is not None:
+            runbooks.append(row)
+        attached = (
+            {"runbook_id": row["runbook_id"], "content_hash": row["content_hash"]} if row else None
+        )
+        changes.append(
+            Change(
+                incident=draft,
+                actor=o.actor,
+                action="incident.open",
+                kind="open",
+                details={"seqs": o.seqs, "runbook": attached},
+                attributes={"snapshot": snapshot(draft)},
+            )
+        )
+    if runbooks:
+        session.execute(insert(RunbookInstance), runbooks)
+    record_changes(session=session, changes=changes)
+    return [d.number for d in drafts]
+
+
+_ALLOCATE = text("UPDATE incident_counter SET value = value + :n WHERE id = 1 RETURNING value")
+
+
+def apply_firings(
+    *, session: Session, firings: Sequence[Firing], policy: Policy
+) -> list[tuple[Firing, Outcome]]:
+    """Open an incident for each firing, or extend the active one with its dedup key.
+
+    Firings sharing a dedup key are merged first (`merge_firings`). While an incident
+    with the same dedup key is active (not resolved, closed, false_positive or duplicate)
+    the firing adds its evidence seqs, bumps `event_count` and widens first/last seen;
+    replaying the same firing changes nothing. Racing workers serialize on the counter
+    row (the loser sees the winner's incidents), and a unique index on
+    `incidents.active_dedup_key` guards the invariant in the database. New incidents
+    are opened together (`open_many`).
+    """
+    merged = merge_firings(firings)
+    if not merged:
+        return []
     lock_counter(session)
-    existing = session.scalars(
-        select(Incident).where(Incident.active_dedup_key == firing.dedup_key)
-    ).first()
-    actor = Actor.rule(firing.rule_id)
-    if existing is None:
+    active = _active_by_key(session, [f.dedup_key for f in merged])
+    at = now()
+    snoozed = snoozes.active_by_rule(session=session, now=at)
+    # Every seq must be in the log (UnknownEvidence otherwise): one check for the batch.
+    evidence_mod.require_seqs(session=session, seqs=[s for f in merged for s in f.evidence])
+    outcomes: list[tuple[Firing, Outcome]] = []
+    openings: list[Opening] = []
+    for firing in merged:
+        actor = Actor.rule(firing.rule_id)
+        existing = active.get(firing.dedup_key)
+        if existing is not None:
+            outcome = _extend(session=session, incident=existing, firing=firing, actor=actor)
+            outcomes.append((firing, outcome))
+            continue
         silenced = snoozes.suppress(
             session=session,
             rule_id=firing.rule_id,
             group=dict(firing.group),
             evidence_seqs=list(firing.evidence),
-            now=now(),
+            now=at,
+            active=snoozed.get(firing.rule_id, ()),
         )
         if silenced is not None:
-            return Outcome.silenced
-        open_incident(
-            session=session,
-            actor=actor,
-            title=firing.title,
-            severity=str(firing.severity),
-            policy=policy,
-            tags=list(firing.tags),
-            category=firing.category,
-            evidence_seqs=list(firing.evidence),
-            runbook_id=firing.runbook,
-            rule_id=firing.rule_id,
-            rule_hash=firing.rule_hash,
-            group=dict(firing.group),
-            dedup_key=firing.dedup_key,
-            first_seen=firing.first_seen,
-            last_seen=firing.last_seen,
+            outcomes.append((firing, Outcome.silenced))
+            continue
+        openings.append(
+            Opening(
+                actor=actor,
+                title=firing.title,
+                severity=Severity(str(firing.severity)).value,
+                seqs=sorted(set(firing.evidence)),
+                tags=list(firing.tags),
+                category=firing.category,
+                runbook_id=firing.runbook,
+                rule_id=firing.rule_id,
+                rule_hash=firing.rule_hash,
+                group=dict(firing.group),
+                dedup_key=firing.dedup_key,
+                first_seen=firing.first_seen,
+                last_seen=firing.last_seen,
+            )
         )
-        return Outcome.opened
-    return _extend(session=session, incident=existing, firing=firing, actor=actor)
+        outcomes.append((firing, Outcome.opened))
+    open_many(session=session, openings=openings, policy=policy)
+    return outcomes
+
+
+def _active_by_key(session: Session, keys: list[str]) -> dict[str, Incident]:
+    found: dict[str, Incident] = {}
+    for start in range(0, len(keys), 500):
+        for incident in session.scalars(
+            select(Incident).where(Incident.active_dedup_key.in_(keys[start : start + 500]))
+        ):
+            assert incident.active_dedup_key is not None
+            found[incident.active_dedup_key] = incident
+    return found
 
 
 def _extend(*, session: Session, incident: Incident, firing: Firing, actor: Actor) -> Outcome:
     incident = lock(session=session, incident_id=incident.public_id)
-    seqs = evidence_mod.require_seqs(session=session, seqs=firing.evidence)
+    seqs = sorted(set(firing.evidence))
     before = snapshot(incident)
     added = evidence_mod.link(session=session, incident=incident, seqs=seqs, by=actor.label())
     incident.event_count += len(added)

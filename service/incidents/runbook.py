@@ -26,6 +26,7 @@ from service.incidents.custody import (
     record_update,
     snapshot,
 )
+from service.incidents.draft import IncidentLike
 from service.incidents.models import Incident, RunbookInstance
 from service.logging import get_logger
 from service.runbooks.errors import NoRunbookFound, StepUpdateRejected
@@ -54,12 +55,17 @@ class StepRejected(InvalidInput):
 def render_for(
     *,
     session: Session,
-    incident: Incident,
+    incident: IncidentLike,
     template: RunbookTemplate,
+    evidence: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Render `template` for `incident` and add the tracking fields to every step."""
-    seqs = sorted(evidence_mod.linked_seqs(session=session, number=incident.number))
-    evidence = evidence_mod.records(session=session, seqs=seqs[:RENDER_EVIDENCE])
+    """Render `template` for `incident` and add the tracking fields to every step.
+
+    `evidence`: the incident's linked events in seq order when the caller has them in
+    hand (an opening), else they are read back."""
+    if evidence is None:
+        seqs = sorted(evidence_mod.linked_seqs(session=session, number=incident.number))
+        evidence = evidence_mod.records(session=session, seqs=seqs[:RENDER_EVIDENCE])
     context = {**snapshot(incident), "id": incident.public_id}
     rendered = render_instance(
         template,
@@ -74,14 +80,17 @@ def render_for(
     return instance
 
 
-def attach(
+def instance_row(
     *,
     session: Session,
-    incident: Incident,
+    incident: IncidentLike,
     templates: Sequence[RunbookTemplate],
     explicit_id: str | None,
-) -> RunbookInstance | None:
-    """Select (explicit > applies_to > fallback), render and store; None if nothing fits."""
+    evidence: Sequence[dict[str, Any]] | None = None,
+) -> dict[str, Any] | None:
+    """Select (explicit > applies_to > fallback) and render the runbook of a new
+    incident: its `incident_runbooks` row, for the caller to insert; None if nothing
+    fits. `evidence` as in `render_for`."""
     try:
         template = select_runbook(
             templates,
@@ -93,15 +102,15 @@ def attach(
     except NoRunbookFound:
         log.warning("runbooks.none_attached", incident=incident.public_id)
         return None
-    instance = RunbookInstance(
-        incident_number=incident.number,
-        runbook_id=template.id,
-        content_hash=template.content_hash,
-        attached_at=now(),
-        instance=render_for(session=session, incident=incident, template=template),
-    )
-    session.add(instance)
-    return instance
+    return {
+        "incident_number": incident.number,
+        "runbook_id": template.id,
+        "content_hash": template.content_hash,
+        "attached_at": now(),
+        "instance": render_for(
+            session=session, incident=incident, template=template, evidence=evidence
+        ),
+    }
 
 
 def get(*, session: Session, number: int) -> RunbookInstance | None:

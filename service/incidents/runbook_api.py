@@ -41,9 +41,7 @@ class RunbookSwap(BaseModel):
 @router.get("/incidents/{incident_id}/runbook")
 def get_instance(_: Read, incident_id: str, session: Db) -> dict[str, Any]:
     incident = incidents.get(session=session, incident_id=incident_id)
-    return runbook.to_out(
-        runbook.instance_for_incident(session=session, number=incident.number)
-    )
+    return runbook.to_out(runbook.instance_for_incident(session=session, number=incident.number))
 
 
 @router.post("/incidents/{incident_id}/runbook/steps/{step_id}")

@@ -51,10 +51,3 @@ def lock(*, session: Session, incident_id: str) -> Incident:
 
 def lock_counter(session: Session) -> None:
     session.execute(text("UPDATE incident_counter SET value = value WHERE id = 1"))
-
-
-def next_number(session: Session) -> int:
-    row = session.execute(
-        text("UPDATE incident_counter SET value = value + 1 WHERE id = 1 RETURNING value")
-    ).one()
-    return int(row.value)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.incidents.custody import Actor, diff, record_change, record_update, snapshot
+from service.incidents.draft import IncidentLike
 from service.incidents.models import Incident
 from service.incidents.transitions import ACTIVE
 from service.logging import get_logger
@@ -63,7 +64,7 @@ def policy_of(settings: Settings) -> SlaPolicy:
     )
 
 
-def start_clocks(incident: Incident, policy: SlaPolicy) -> None:
+def start_clocks(incident: IncidentLike, policy: SlaPolicy) -> None:
     incident.ack_due_at, incident.resolve_due_at = policy.due(incident.severity, incident.opened_at)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from service.incidents.models import Incident
+from service.incidents.draft import IncidentLike
 from service.notify.models import OutboxRow
 
 # Statuses after which nobody needs to act any more: PagerDuty resolves on these too.
@@ -31,7 +32,7 @@ def event_type(*, kind: str, changes: dict[str, list[Any]]) -> str | None:
     return "incident.status_changed"
 
 
-def incident_payload(incident: Incident, *, previous_status: str | None) -> dict[str, Any]:
+def incident_payload(incident: IncidentLike, *, previous_status: str | None) -> dict[str, Any]:
     def iso(value: datetime | None) -> str | None:
         return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -52,32 +53,35 @@ def incident_payload(incident: Incident, *, previous_status: str | None) -> dict
     }
 
 
-def enqueue(
+def row_for(
     *,
-    session: Session,
-    incident: Incident,
+    incident: IncidentLike,
     kind: str,
     changes: dict[str, list[Any]],
     details: dict[str, Any] | None = None,
-) -> OutboxRow | None:
-    """Add the outbox row for this change (if it notifies anyone) to the caller's
-    transaction: it commits, or vanishes, with the change itself."""
+) -> dict[str, Any] | None:
+    """The outbox row for this change (if it notifies anyone), for the caller to insert
+    in the change's own transaction: it commits, or vanishes, with the change itself."""
     type_ = event_type(kind=kind, changes=changes)
     if type_ is None:
         return None
     status = changes.get("status")
     now = datetime.now(UTC)
-    row = OutboxRow(
-        created_at=now,
-        type=type_,
-        incident_number=incident.number,
-        severity=incident.severity,
-        payload={
+    return {
+        "created_at": now,
+        "type": type_,
+        "incident_number": incident.number,
+        "severity": incident.severity,
+        "payload": {
             "type": type_,
             "timestamp": now.isoformat().replace("+00:00", "Z"),
             "incident": incident_payload(incident, previous_status=status[0] if status else None),
             **({"details": details} if details else {}),
         },
-    )
-    session.add(row)
-    return row
+    }
+
+
+def enqueue(*, session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert outbox rows (`row_for`) in one statement, in the caller's transaction."""
+    if rows:
+        session.execute(insert(OutboxRow), rows)

@@ -31,7 +31,6 @@ from service.rules import snapshot, store
 from service.rules.engine import Engine
 from service.rules.eventtime import CountDelta, EventTimePolicy
 from service.rules.logread import read_batch, replay_start, stream_events
-from service.rules.merge import merge_firings
 from service.rules.model import Firing
 from service.rules.ruleset import RuleSet, load_rule_set
 from service.rules.timeutil import from_us
@@ -194,10 +193,8 @@ class RuleRunner:
             d.firings += 1
             d.last_fired_us = now_us
         opened = 0
-        for firing in merge_firings(firings):
-            outcome = flows.apply_firing(
-                session=session, firing=firing, policy=self.incident_policy
-            )
+        applied = flows.apply_firings(session=session, firings=firings, policy=self.incident_policy)
+        for firing, outcome in applied:
             if outcome is flows.Outcome.opened:
                 deltas.setdefault(firing.rule_id, store.StatsDelta()).incidents_opened += 1
                 opened += 1
@@ -276,4 +273,3 @@ def build(settings: Settings) -> RuleRunner:
         policy=EventTimePolicy.from_settings(settings),
         snapshot_every=settings.rules_snapshot_every_seconds,
     )
-

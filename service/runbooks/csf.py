@@ -49,8 +49,7 @@ _TITLES = {
     "DE.CM-01": "Networks and network services are monitored",
     "DE.CM-03": "Personnel activity and technology usage are monitored",
     "DE.CM-06": "External service provider activities and services are monitored",
-    "DE.CM-09": "Computing hardware, software, runtime environments and their data are "
-    "monitored",
+    "DE.CM-09": "Computing hardware, software, runtime environments and their data are monitored",
     "DE.AE-02": "Potentially adverse events are analyzed",
     "DE.AE-03": "Information is correlated from multiple sources",
     "DE.AE-04": "The estimated impact and scope of adverse events are understood",
@@ -65,8 +64,7 @@ _TITLES = {
     "RS.MA-05": "The criteria for initiating incident recovery are applied",
     "RS.AN-03": "Analysis establishes what took place and the root cause",
     "RS.AN-06": "Investigation actions are recorded with integrity and provenance preserved",
-    "RS.AN-07": "Incident data and metadata are collected with integrity and provenance "
-    "preserved",
+    "RS.AN-07": "Incident data and metadata are collected with integrity and provenance preserved",
     "RS.AN-08": "The incident's magnitude is estimated and validated",
     "RS.CO-02": "Internal and external stakeholders are notified of incidents",
     "RS.CO-03": "Information is shared with designated internal and external stakeholders",

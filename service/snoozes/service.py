@@ -131,6 +131,18 @@ def list_snoozes(
     return rows, (str(rows[-1].number) if more and rows else None)
 
 
+def active_by_rule(*, session: Session, now: datetime) -> dict[str, list[Snooze]]:
+    """The snoozes in force at `now`, by rule id, oldest first (one query per batch)."""
+    out: dict[str, list[Snooze]] = {}
+    for snooze in session.scalars(
+        select(Snooze)
+        .where(Snooze.released_at.is_(None), Snooze.until > now)
+        .order_by(Snooze.number)
+    ):
+        out.setdefault(snooze.rule_id, []).append(snooze)
+    return out
+
+
 def suppress(
     *,
     session: Session,
@@ -138,16 +150,11 @@ def suppress(
     group: Mapping[str, Any],
     evidence_seqs: Sequence[int],
     now: datetime,
+    active: Sequence[Snooze],
 ) -> Snooze | None:
-    """If an active snooze silences this firing, count it there (and in the log) and
-    return the snooze; None means the firing goes on to open an incident."""
-    active = list(
-        session.scalars(
-            select(Snooze)
-            .where(Snooze.rule_id == rule_id, Snooze.released_at.is_(None), Snooze.until > now)
-            .order_by(Snooze.number)
-        )
-    )
+    """If one of the `active` snoozes of `rule_id` (see `active_by_rule`) silences this
+    firing, count it there (and in the log) and return the snooze; None means the firing
+    goes on to open an incident."""
     if not active:
         return None
     entities: set[tuple[str, str]] | None = None

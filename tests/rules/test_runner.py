@@ -100,18 +100,19 @@ def test_restart_and_crash_mid_stream_equal_uninterrupted_run(
         assert task.run_once(sessions)
     # A crash inside a batch: the transaction rolls back, nothing is half-applied.
     calls = {"n": 0}
-    real = flows.apply_firing
+    real = flows.apply_firings
 
-    def flaky(**kwargs: Any) -> flows.Outcome:
+    def flaky(**kwargs: Any) -> list[tuple[Any, flows.Outcome]]:
         calls["n"] += 1
+        done = real(**kwargs)  # incidents written in the session, not yet committed
         if calls["n"] == 2:
             raise RuntimeError("worker killed")
-        return real(**kwargs)
+        return done
 
-    monkeypatch.setattr(flows, "apply_firing", flaky)
+    monkeypatch.setattr(flows, "apply_firings", flaky)
     with pytest.raises(RuntimeError):
         _drain_all(task, sessions)
-    monkeypatch.setattr(flows, "apply_firing", real)
+    monkeypatch.setattr(flows, "apply_firings", real)
     # A new process: fresh runner instance, windows rebuilt from the log.
     for _ in range(3):
         assert live.runner(rules_dir, batch=211).run_once(sessions)

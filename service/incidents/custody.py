@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from service.auditlog.chain import append, prepare_internal
 from service.auth.schemas import Principal
+from service.db import insert_rows
 from service.incidents.draft import IncidentLike
 from service.incidents.models import Incident, TimelineEntry
 from service.logformat import SERVER_ORIGIN
@@ -181,10 +181,7 @@ def record_changes(*, session: Session, changes: Sequence[Change]) -> list[int]:
         if notice is not None:
             notices.append(notice)
         _announce(c.incident, kind=c.kind, changes=c.changes, actor=c.actor)
-    ids = session.scalars(
-        insert(TimelineEntry).returning(TimelineEntry.id, sort_by_parameter_order=True),
-        entries,
-    ).all()
+    ids = insert_rows(session, TimelineEntry, entries, returning=TimelineEntry.id)
     outbox.enqueue(session=session, rows=notices)
     return list(ids)
 

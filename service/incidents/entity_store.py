@@ -7,9 +7,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
+from service.db import insert_rows
 from service.incidents.custody import iso
 from service.incidents.entities import extract
 from service.incidents.errors import EntityNotFound
@@ -90,7 +91,7 @@ def record_new(
         for (kind, value), (count, first, last) in tally(events).items()
     ]
     if rows:
-        session.execute(insert(IncidentEntity), rows)
+        insert_rows(session, IncidentEntity, rows)
 
 
 def _out(row: Any) -> dict[str, Any]:

@@ -6,11 +6,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.auditlog.models import LogPayload, LogRecord
 from service.auditlog.queries import to_public
+from service.db import insert_rows
 from service.incidents import entity_store
 from service.incidents.custody import now
 from service.incidents.errors import UnknownEvidence
@@ -73,7 +74,7 @@ def link_new(
         for seq in seqs
     ]
     if rows:
-        session.execute(insert(IncidentEvidence), rows)
+        insert_rows(session, IncidentEvidence, rows)
 
 
 def records(*, session: Session, seqs: Sequence[int]) -> list[dict[str, Any]]:

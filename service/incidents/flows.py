@@ -22,11 +22,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from service.auditlog.chain import read_head
 from service.config import Settings
+from service.db import insert_rows
 from service.incidents import entity_store, runbook
 from service.incidents import evidence as evidence_mod
 from service.incidents.custody import (
@@ -184,7 +185,7 @@ def open_many(*, session: Session, openings: Sequence[Opening], policy: Policy) 
         start_clocks(draft, policy.sla)
         drafts.append(draft)
     pairs = list(zip(drafts, openings, strict=True))
-    session.execute(insert(Incident), [d.row() for d in drafts])
+    insert_rows(session, Incident, [d.row() for d in drafts])
     evidence_mod.link_new(
         session=session,
         seqs_by_number={d.number: o.seqs for d, o in pairs},
@@ -227,7 +228,7 @@ def open_many(*, session: Session, openings: Sequence[Opening], policy: Policy) 
             )
         )
     if runbooks:
-        session.execute(insert(RunbookInstance), runbooks)
+        insert_rows(session, RunbookInstance, runbooks)
     record_changes(session=session, changes=changes)
     return [d.number for d in drafts]
 

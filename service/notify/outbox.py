@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from service.db import insert_rows
 from service.incidents.draft import IncidentLike
 from service.notify.models import OutboxRow
 
@@ -84,4 +84,4 @@ def row_for(
 def enqueue(*, session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert outbox rows (`row_for`) in one statement, in the caller's transaction."""
     if rows:
-        session.execute(insert(OutboxRow), rows)
+        insert_rows(session, OutboxRow, rows)

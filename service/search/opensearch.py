@@ -93,6 +93,9 @@ class OpenSearchIndex:
         that everything acknowledged is searchable before the cursor moves past it.
         A seq already stored goes back to the index holding it, even after a rollover, so
         a re-indexed (erased) event replaces its old text instead of sitting next to it.
+        Each bulk ends with a refresh, so the lookup sees every stored seq, and a rollover
+        after it changes nothing: those writes name their concrete index. (Only documents a
+        failed bulk stored without the refresh can escape it, if a rollover follows.)
         Raises TransportError or BulkIndexError if any document was not stored."""
         held = self._held_in([d["seq"] for d in batch])
         actions = (

@@ -27,6 +27,7 @@ from service.incidents import triage_cli  # noqa: F401  (registers ack, assign, 
 from service.logging import configure_logging, get_logger
 from service.rules import cli as rules_cli
 from service.runbooks import cli as runbooks_cli
+from service.search import cli as search_cli
 from service.sharing import cli as sharing_cli
 from service.snoozes import cli as snoozes_cli
 
@@ -80,6 +81,7 @@ app.add_typer(incidents_cli.app, name="incidents")
 app.add_typer(runbooks_cli.app, name="runbooks")
 app.add_typer(snoozes_cli.app, name="snoozes")
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(search_cli.app, name="opensearch")
 app.command("share")(sharing_cli.share)
 evidence_cli.register(app)  # replay, export, verify-bundle
 events_cli.register(app)  # events, search

@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     opensearch_url: str = "http://127.0.0.1:9200"
     opensearch_index: str = Field(default="custody-events", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     search_index_batch: int = Field(default=2000, ge=1, le=10_000)
+    # The index template and ISM policy Custody installs (service/search/resources/):
+    # the index behind the alias rolls over at this size or age, whichever comes first,
+    # and is deleted this many days after its rollover. Changes reach new indices only.
+    opensearch_shards: int = Field(default=1, ge=1, le=1024)
+    opensearch_replicas: int = Field(default=1, ge=0, le=16)
+    opensearch_rollover_size: str = Field(default="30gb", pattern=r"^[1-9][0-9]*(b|kb|mb|gb|tb)$")
+    opensearch_rollover_age: str = Field(default="1d", pattern=r"^[1-9][0-9]*(d|h|m|s)$")
+    search_retention_days: int = Field(default=365, ge=1)
 
     # SLA targets in minutes per severity (JSON objects in the environment); a severity
     # left out has no clock. Defaults: critical 15 min / 4 h, high 1 h / 24 h,

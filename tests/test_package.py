@@ -73,6 +73,11 @@ def test_the_wheel_works_from_any_directory(tmp_path: Path) -> None:
     version = subprocess.run([str(custody), "--version"], capture_output=True, text=True, env=env,
                              cwd=dirs["ops"], check=True)  # fmt: skip
     assert version.stdout.startswith("custody ")
+    # The OpenSearch template and ISM policy are package data too.
+    layout = "from service.search import lifecycle as l; print(sorted(l.ism_policy(l.Layout('x'))))"
+    loaded = subprocess.run([str(custody.parent / "python"), "-c", layout], capture_output=True,
+                            text=True, env=env, cwd=dirs["ops"])  # fmt: skip
+    assert loaded.stdout.strip() == "['policy']", loaded.stderr
 
     port = free_port()
     log = tmp_path / "serve.log"

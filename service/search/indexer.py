@@ -21,6 +21,7 @@ from service.db import session_scope
 from service.logging import get_logger
 from service.search import state
 from service.search.documents import documents_of, erased_seqs, read_documents
+from service.search.lifecycle import Layout
 from service.search.opensearch import OpenSearchIndex
 
 log = get_logger(__name__)
@@ -78,13 +79,21 @@ class SearchIndexer:
         now = self.clock()
         if not docs and now - self._checked_at < self.check_every:
             return False
-        uuid = self.index.ensure_index()
+        backing = self.index.ensure_index()
         self._checked_at = now
-        if uuid != current.index_uuid:
+        uuid = backing.write_uuid
+        if current.index_uuid not in backing.uuids:
             # A new, recreated or lost index holds nothing we can vouch for: refill it.
             with session_scope(factory) as session:
                 state.restart(session=session, index_name=name, index_uuid=uuid)
             log.info("search.index_restart", index=name, index_uuid=uuid, was=current.cursor)
+            return True
+        if uuid != current.index_uuid:
+            # A rollover: the index we vouched for is still behind the alias, so the cursor
+            # holds; follow the write index so that the one we track outlives retention.
+            with session_scope(factory) as session:
+                state.follow(session=session, index_name=name, old=current.index_uuid, new=uuid)
+            log.info("search.index_rolled_over", index=name, index_uuid=uuid)
             return True
         if not docs:
             return False
@@ -118,6 +127,9 @@ class SearchIndexer:
 def build(settings: Settings) -> SearchIndexer | None:
     if settings.search_backend != "opensearch":
         return None  # the SQL backend reads the log directly
-    index = OpenSearchIndex(url=settings.opensearch_url, index=settings.opensearch_index)
+    index = OpenSearchIndex(
+        url=settings.opensearch_url,
+        index=settings.opensearch_index,
+        layout=Layout.from_settings(settings),
+    )
     return SearchIndexer(index=index, batch=settings.search_index_batch)
-

@@ -3,11 +3,16 @@
 Text is tokenized by `index.words` before it reaches OpenSearch (documents and queries
 alike), so the standard analyzer only has to lowercase single words. Answers carry
 seqs only; the service re-reads events from the database.
+
+The configured name is a write alias over `<name>-000001`, `-000002`... (lifecycle.py
+installs the template, the ISM policy and the first index); an index of that very name,
+made by an older Custody, keeps working as it is until it is migrated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from opensearchpy import OpenSearch
@@ -18,52 +23,106 @@ from sqlalchemy.orm import Session
 
 from service.auditlog.schemas import EventFilters
 from service.logformat import SERVER_SOURCE, format_time
-from service.search.documents import KEYWORDS
+from service.search import lifecycle
 from service.search.errors import SearchUnavailable
 from service.search.index import Hits, query_terms, words
+from service.search.lifecycle import Installed, Layout
 from service.search.models import SearchIndexState
 
-MAPPINGS: dict[str, Any] = {
-    # strict: a document the code did not mean to send is refused, not guessed at.
-    "dynamic": "strict",
-    "properties": {
-        "seq": {"type": "long"},
-        "text": {"type": "text"},
-        # Fixed-width UTC text sorts as time, so ranges on a keyword are time ranges.
-        **{k: {"type": "keyword"} for k in KEYWORDS},
-    },
-}
+MAPPINGS: dict[str, Any] = lifecycle.mappings()
+
+
+@dataclass(frozen=True, slots=True)
+class Backing:
+    """The indices behind the name: the one writes go to, and all of their uuids."""
+
+    write_uuid: str
+    uuids: frozenset[str]
 
 
 class OpenSearchIndex:
     name = "opensearch"
 
-    def __init__(self, *, url: str, index: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self, *, url: str, index: str, layout: Layout | None = None, timeout: float = 10.0
+    ) -> None:
         self.index = index
+        self.layout = layout or Layout(alias=index)
         # No client-side retries: the indexer backs off itself, and a search answers 503.
         self.client = OpenSearch(hosts=[url], timeout=timeout, max_retries=0)
+        self._installed = False
 
-    def ensure_index(self) -> str:
-        """Create the index if it is missing; return its uuid (changes if recreated)."""
+    def install(self) -> Installed:
+        installed = lifecycle.install(self.client, self.layout)
+        self._installed = True
+        return installed
+
+    def ensure_index(self) -> Backing:
+        """Install the layout once per process (so changed settings reach the template)
+        and again whenever the name is gone (a cluster emptied, an index deleted)."""
+        if not self._installed:
+            self.install()
+        found = self._backing()
+        if found is None:
+            self.install()
+            found = self._backing()
+            if found is None:
+                raise NotFoundError(404, "index_not_found", f"{self.index} vanished again")
+        return found
+
+    def _backing(self) -> Backing | None:
         try:
             found = self.client.indices.get_settings(index=self.index)
+            aliases = self.client.indices.get_alias(index=self.index)
         except NotFoundError:
-            try:
-                self.client.indices.create(index=self.index, body={"mappings": MAPPINGS})
-            except RequestError as exc:  # another indexer created it first
-                if "resource_already_exists" not in str(exc.error):
-                    raise
-            found = self.client.indices.get_settings(index=self.index)
-        settings = next(iter(found.values()))["settings"]["index"]
-        return str(settings["uuid"])
+            return None
+        uuids = {name: str(v["settings"]["index"]["uuid"]) for name, v in found.items()}
+        if len(uuids) == 1:  # the first index, or a legacy index of that very name
+            return Backing(write_uuid=next(iter(uuids.values())), uuids=frozenset(uuids.values()))
+        writes = [
+            name
+            for name, v in aliases.items()
+            if (v.get("aliases", {}).get(self.index) or {}).get("is_write_index")
+        ]
+        if len(writes) != 1:
+            raise RequestError(400, "no_write_index", f"{self.index} has no single write index")
+        return Backing(write_uuid=uuids[writes[0]], uuids=frozenset(uuids.values()))
 
     def index_events(self, batch: Sequence[dict[str, Any]]) -> None:
         """Bulk-index with id = seq (a retry overwrites, never duplicates), then refresh so
         that everything acknowledged is searchable before the cursor moves past it.
+        A seq already stored goes back to the index holding it, even after a rollover, so
+        a re-indexed (erased) event replaces its old text instead of sitting next to it.
+        Each bulk ends with a refresh, so the lookup sees every stored seq, and a rollover
+        after it changes nothing: those writes name their concrete index. (Only documents a
+        failed bulk stored without the refresh can escape it, if a rollover follows.)
         Raises TransportError or BulkIndexError if any document was not stored."""
-        actions = ({"_index": self.index, "_id": str(d["seq"]), "_source": d} for d in batch)
+        held = self._held_in([d["seq"] for d in batch])
+        actions = (
+            {"_index": held.get(d["seq"], self.index), "_id": str(d["seq"]), "_source": d}
+            for d in batch
+        )
         bulk(self.client, actions, chunk_size=1000, raise_on_error=True)
         self.client.indices.refresh(index=self.index)
+
+    def _held_in(self, seqs: Sequence[int]) -> dict[int, str]:
+        """Which concrete index holds each of these seqs already (one ids query per 5000)."""
+        held: dict[int, str] = {}
+        for start in range(0, len(seqs), 5000):
+            chunk = [str(s) for s in seqs[start : start + 5000]]
+            try:
+                found = self.client.search(
+                    index=self.index,
+                    body={
+                        "query": {"ids": {"values": chunk}},
+                        "_source": False,
+                        "size": len(chunk),
+                    },
+                )
+            except NotFoundError:
+                return held
+            held.update({int(h["_id"]): h["_index"] for h in found["hits"]["hits"]})
+        return held
 
     def search(
         self, *, session: Session, query: str, filters: EventFilters, after: int, limit: int

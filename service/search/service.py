@@ -13,6 +13,7 @@ from service.auditlog.queries import filtered, to_public
 from service.auditlog.schemas import EventFilters, EventOut
 from service.config import Settings
 from service.search.index import MAX_LIMIT, SearchIndex
+from service.search.lifecycle import Layout
 from service.search.opensearch import OpenSearchIndex
 from service.search.schemas import SearchPage
 from service.search.sql import SqlSearchIndex
@@ -20,7 +21,11 @@ from service.search.sql import SqlSearchIndex
 
 def build_index(settings: Settings) -> SearchIndex:
     if settings.search_backend == "opensearch":
-        return OpenSearchIndex(url=settings.opensearch_url, index=settings.opensearch_index)
+        return OpenSearchIndex(
+            url=settings.opensearch_url,
+            index=settings.opensearch_index,
+            layout=Layout.from_settings(settings),
+        )
     return SqlSearchIndex()
 
 

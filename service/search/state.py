@@ -51,3 +51,12 @@ def advance(*, session: Session, index_name: str, index_uuid: str, old: int, new
         .values(cursor=new)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def follow(*, session: Session, index_name: str, old: str | None, new: str) -> None:
+    """Track the new write index after a rollover, keeping the cursor."""
+    session.execute(
+        update(SearchIndexState)
+        .where(SearchIndexState.index_name == index_name, SearchIndexState.index_uuid == old)
+        .values(index_uuid=new)
+    )

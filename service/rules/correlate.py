@@ -31,6 +31,14 @@ def resolve_correlation(parsed: Parsed, by_key: Mapping[str, Parsed]) -> None:
     ]
     if not parsed.refs:
         raise CorrelationError("correlation.rules", "needs at least one rule", rid)
+    for ref in parsed.refs:
+        # Their firings are decided apart from their matches: nothing to feed a window.
+        if ref.custom.not_preceded_by is not None or ref.custom.exceeds_previous is not None:
+            raise CorrelationError(
+                "correlation.rules",
+                f"'{ref.rule_id}' uses not_preceded_by or exceeds_previous: not correlatable",
+                rid,
+            )
     aliases: dict[str, dict[str, str]] = {}
     for alias in sigma.aliases:
         aliases[alias.alias] = {

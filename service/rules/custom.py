@@ -10,6 +10,17 @@ one of them, a nested mapping::
       first_seen:                          # detection rules only
         fields: [actor.id, resource.id]
         history: 30d                       # Sigma timespan syntax (s, m, h, d, w)
+      not_preceded_by:                     # detection rules only: an absence
+        rule: adversarial_eval_ran         # id or name of a detection rule
+        within: 30d
+        fields: [resource.id]              # equal on both events
+        optional_fields: [resource.version]  # compared only where both carry one
+      exceeds_previous:                    # detection rules only: a regression
+        value: attributes.failure_rate     # a number on the event
+        by: 0.1                            # fire at previous + by or more
+        series: [resource.id, attributes.task]  # a missing value is a value of its own
+        version: resource.version          # previous = latest of another version
+        within: 180d                       # how far back "previous" may be
 
 The dotted spelling is also accepted as top-level keys (`custom.runbook: x`), but not
 both spellings in one rule. Any other unknown top-level key is an error in Custody's own
@@ -32,10 +43,12 @@ from sigma.correlations import SigmaCorrelationTimespan
 from sigma.exceptions import SigmaTimespanError
 
 from service.rules.fields import is_event_path
-from service.rules.model import FirstSeen
+from service.rules.model import ExceedsPrevious, FirstSeen, NotPrecededBy
 from service.taxonomy import Category
 
-CUSTOM_KEYS = frozenset({"runbook", "category", "dedup", "first_seen"})
+CUSTOM_KEYS = frozenset(
+    {"runbook", "category", "dedup", "first_seen", "not_preceded_by", "exceeds_previous"}
+)
 _RUNBOOK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
@@ -51,6 +64,8 @@ class Custom:
     dedup: tuple[str, ...] = ()
     first_seen: FirstSeen | None = None
     category: str | None = None
+    not_preceded_by: NotPrecededBy | None = None
+    exceeds_previous: ExceedsPrevious | None = None
 
 
 def parse_custom(
@@ -82,12 +97,18 @@ def parse_custom(
                 f"custom.{key}", f"unknown key; expected one of {sorted(CUSTOM_KEYS)}"
             )
     dedup = _fields("custom.dedup", values.get("dedup", []), check_paths=False, to_path=to_path)
-    return Custom(
+    custom = Custom(
         runbook=_runbook(values.get("runbook")),
         dedup=dedup,
         first_seen=_first_seen(values.get("first_seen"), to_path),
         category=_category(values.get("category")),
+        not_preceded_by=_not_preceded_by(values.get("not_preceded_by"), to_path),
+        exceeds_previous=_exceeds_previous(values.get("exceeds_previous"), to_path),
     )
+    kinds = [k for k in ("first_seen", "not_preceded_by", "exceeds_previous") if k in values]
+    if len(kinds) > 1:
+        raise CustomError(f"custom.{kinds[1]}", f"cannot be combined with custom.{kinds[0]}")
+    return custom
 
 
 def _category(value: Any) -> str | None:
@@ -136,3 +157,72 @@ def _first_seen(value: Any, to_path: Callable[[str], str] | None) -> FirstSeen |
     except SigmaTimespanError as exc:
         raise CustomError("custom.first_seen.history", str(exc)) from exc
     return FirstSeen(fields=fields, history=timedelta(seconds=span.seconds))
+
+
+def _timespan(where: str, value: Any) -> timedelta:
+    try:
+        span = SigmaCorrelationTimespan(str(value))
+    except SigmaTimespanError as exc:
+        raise CustomError(where, str(exc)) from exc
+    return timedelta(seconds=span.seconds)
+
+
+def _mapping(where: str, value: Any, required: set[str], optional: set[str]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping) or set(value) - required - optional:
+        keys = ", ".join(f"'{k}'" for k in sorted(required | optional))
+        raise CustomError(where, f"must be a mapping with keys among {keys}")
+    for key in sorted(required):
+        if key not in value:
+            raise CustomError(f"{where}.{key}", "is required")
+    return value
+
+
+def _not_preceded_by(value: Any, to_path: Callable[[str], str] | None) -> NotPrecededBy | None:
+    if value is None:
+        return None
+    where = "custom.not_preceded_by"
+    spec = _mapping(where, value, {"rule", "within", "fields"}, {"optional_fields"})
+    rule = spec["rule"]
+    if not isinstance(rule, str) or not rule:
+        raise CustomError(f"{where}.rule", "must be the id or name of a detection rule")
+    fields = _fields(f"{where}.fields", spec["fields"], check_paths=True, to_path=to_path)
+    if not fields:
+        raise CustomError(f"{where}.fields", "needs at least one field")
+    optional = _fields(
+        f"{where}.optional_fields", spec.get("optional_fields", []), check_paths=True,
+        to_path=to_path,
+    )  # fmt: skip
+    if set(optional) & set(fields):
+        raise CustomError(f"{where}.optional_fields", "repeats a field of 'fields'")
+    return NotPrecededBy(
+        rule=rule,
+        within=_timespan(f"{where}.within", spec["within"]),
+        fields=fields,
+        optional_fields=optional,
+    )
+
+
+def _exceeds_previous(value: Any, to_path: Callable[[str], str] | None) -> ExceedsPrevious | None:
+    if value is None:
+        return None
+    where = "custom.exceeds_previous"
+    spec = _mapping(where, value, {"value", "by", "series", "within"}, {"version"})
+    (field,) = _fields(f"{where}.value", [spec["value"]], check_paths=True, to_path=to_path)
+    by = spec["by"]
+    if isinstance(by, bool) or not isinstance(by, int | float) or not 0 <= by < float("inf"):
+        raise CustomError(f"{where}.by", "must be a number, 0 or more")
+    series = _fields(f"{where}.series", spec["series"], check_paths=True, to_path=to_path)
+    version: str | None = None
+    if spec.get("version") is not None:
+        (version,) = _fields(
+            f"{where}.version", [spec["version"]], check_paths=True, to_path=to_path
+        )
+        if version in series:
+            raise CustomError(f"{where}.version", "is also a series field")
+    return ExceedsPrevious(
+        value=field,
+        by=float(by),
+        series=series,
+        version=version,
+        within=_timespan(f"{where}.within", spec["within"]),
+    )

@@ -16,6 +16,9 @@ Contract for callers (the worker, backtests, `custody rules test`):
   First-seen rules rely on a persistent `SeenStore` instead of the rewind.
 * A group-by field missing from a match (None) keeps that match out of the correlation;
   an absent actor is not a group of its own.
+* Custody's extensions of detection rules keep their own bounded state, in the snapshot
+  too: `custom.not_preceded_by` (`service.rules.absence`) and `custom.exceeds_previous`
+  (`service.rules.previous`).
 """
 
 from __future__ import annotations
@@ -23,18 +26,20 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 import orjson
 
+from service.rules.absence import Absence, Held
 from service.rules.dispatch import vendor_index
-from service.rules.eventtime import Clocks, EventTimePolicy, SourceClock
+from service.rules.eventtime import Clocks, EventTimePolicy, Observed, SourceClock
 from service.rules.fields import Getter, make_getter
 from service.rules.model import Event, Firing, Predicate, Rule
+from service.rules.previous import Previous, Value
 from service.rules.seen import InMemorySeenStore, SeenStore
-from service.rules.timeutil import from_us
+from service.rules.timeutil import from_us, span_us
 from service.rules.windows import Hit, Key, Match, Window
 
 _SWEEP_EVERY = 4096
@@ -101,6 +106,21 @@ class Engine:
         }
         self._any, self._by_action = self._index([r for r in rules if r.vendor_source is None])
         self._by_source = vendor_index(rules)
+        grace = span_us(self.lateness)
+        self._absences = {
+            r.id: Absence(r.not_preceded_by, grace=grace)
+            for r in rules
+            if r.not_preceded_by is not None
+        }
+        self._remembered_by: dict[str, list[Absence]] = {}
+        for r in rules:
+            if r.not_preceded_by is not None:
+                self._remembered_by.setdefault(r.not_preceded_by.rule, []).append(
+                    self._absences[r.id]
+                )
+        self._previous = {
+            r.id: Previous(r.exceeds_previous) for r in rules if r.exceeds_previous is not None
+        }
 
     def _wire(self, rules: Sequence[Rule]) -> dict[str, list[_Consumer]]:
         consumers: dict[str, list[_Consumer]] = {}
@@ -148,6 +168,10 @@ class Engine:
         memo: dict[str, timedelta] = {}
 
         def need(rule: Rule) -> timedelta:
+            extension = rule.not_preceded_by or rule.exceeds_previous
+            if extension is not None:
+                # The memory reaches `within` back; a held trigger waits one lateness.
+                return 2 * self.lateness + extension.within
             if rule.correlation is None:
                 return timedelta(0)
             if rule.id not in memo:
@@ -162,8 +186,12 @@ class Engine:
         return dict(self._matches)
 
     def state_size(self) -> int:
-        """Matches currently held in correlation windows (memory gauge)."""
-        return sum(w.size() for w in self._windows.values())
+        """Matches held in correlation windows and extension memory (memory gauge)."""
+        return (
+            sum(w.size() for w in self._windows.values())
+            + sum(a.size() for a in self._absences.values())
+            + sum(p.size() for p in self._previous.values())
+        )
 
     def seen_keys(self, events: Iterable[Event]) -> dict[str, set[str]]:
         """First-seen keys these events may look up (for `DbSeenStore.prefetch`)."""
@@ -204,6 +232,9 @@ class Engine:
                 if watermark is not None:
                     for hit in window.close(watermark=watermark):
                         self._on_hit(closing_rule, hit, out, emit)
+        for rule_id, absence in self._absences.items():
+            for held in absence.decide(now=self.clocks.now):
+                self._on_absent(self.rules[rule_id], held, out, emit)
         late = seen.late
         excluded_from: list[str] = []
         sources = (seen.source,)
@@ -219,6 +250,14 @@ class Engine:
             if not predicate(event):
                 continue
             self._matches[rule.id] += 1
+            for absence in self._remembered_by.get(rule.id, ()):
+                absence.remember(event, t, seen.source)
+            if rule.not_preceded_by is not None or rule.exceeds_previous is not None:
+                if late:
+                    excluded_from.append(rule.id)
+                else:
+                    self._extension(rule, event, seen, out, emit)
+                continue
             if rule.first_seen is not None and not self._novel(rule, event, t):
                 continue
             if emit and rule.emits:
@@ -236,7 +275,32 @@ class Engine:
         if self._processed % _SWEEP_EVERY == 0:
             for window in self._windows.values():
                 window.sweep(watermark=combined(window.sources.values()))
+            for absence in self._absences.values():
+                absence.sweep(watermark=combined(absence.sources.values()))
+            for previous in self._previous.values():
+                previous.sweep(watermark=combined(previous.sources.values()))
         return out
+
+    def _extension(
+        self, rule: Rule, event: Event, seen: Observed, out: list[Firing], emit: bool
+    ) -> None:
+        """A match of a `not_preceded_by` rule (held for its decision) or of an
+        `exceeds_previous` rule (compared with the previous value now)."""
+        if rule.not_preceded_by is not None:
+            group = {f: get(event) for f, get in self._group_getters[rule.id]}
+            self._absences[rule.id].hold(event, seen.t, seen.arrival, seen.source, group)
+            return
+        found = self._previous[rule.id].observe(event, seen.t, seen.source)
+        if found is None or not emit or not rule.emits:
+            return
+        before, now = found
+        group = {f: get(event) for f, get in self._group_getters[rule.id]}
+        firing = self._firing(rule, group, (before.seq, now.seq), before.t, now.t)
+        out.append(_with_previous(firing, before, now))
+
+    def _on_absent(self, rule: Rule, held: Held, out: list[Firing], emit: bool) -> None:
+        if emit and rule.emits:
+            out.append(self._firing(rule, held.group, (held.seq,), held.t, held.t))
 
     def _feed(
         self,
@@ -311,10 +375,29 @@ class Engine:
 
 
 def _detection_group(rule: Rule) -> tuple[str, ...]:
-    """Group values reported for a detection firing: custom.dedup, else first-seen fields."""
+    """Group values reported for a detection firing: custom.dedup, else the fields of its
+    extension (first-seen, not-preceded-by, exceeds-previous)."""
     if rule.dedup:
         return rule.dedup
+    if rule.not_preceded_by is not None:
+        spec = rule.not_preceded_by
+        return (*spec.fields, *spec.optional_fields)
+    if rule.exceeds_previous is not None:
+        prev = rule.exceeds_previous
+        return (*prev.series, *((prev.version,) if prev.version is not None else ()))
     return rule.first_seen.fields if rule.first_seen is not None else ()
+
+
+def _with_previous(firing: Firing, before: Value, now: Value) -> Firing:
+    """An exceeds-previous firing's group also says what was compared (the dedup key
+    stays that of the group fields alone)."""
+    group = {
+        **firing.group,
+        "previous.version": before.version,
+        "previous.value": before.value,
+        "value": now.value,
+    }
+    return replace(firing, group=group)
 
 
 def _dict_getter(name: str) -> Getter:

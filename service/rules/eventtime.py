@@ -74,6 +74,7 @@ class Observed:
     t: int  # the time the event is correlated at
     late: bool
     skewed: bool
+    arrival: int = 0  # its received_at (its time when it has none)
 
 
 class Clocks:
@@ -117,7 +118,7 @@ class Clocks:
         if source.max_t is None or t > source.max_t:
             source.max_t = t
         late = t < source.max_t - source.lateness
-        return Observed(source=source, t=t, late=late, skewed=skewed)
+        return Observed(source=source, t=t, late=late, skewed=skewed, arrival=arrival)
 
     def count_late(self, source: SourceClock, rules: Iterable[str]) -> None:
         source.late += 1

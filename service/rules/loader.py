@@ -27,6 +27,7 @@ import copy
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +250,9 @@ def _detection(
     if isinstance(sigma, SigmaCorrelationRule):
         if custom.first_seen is not None:
             raise CustomError("custom.first_seen", "only detection rules can be first-seen rules")
+        for key in ("not_preceded_by", "exceeds_previous"):
+            if getattr(custom, key) is not None:
+                raise CustomError(f"custom.{key}", "only detection rules can use it")
         return None, None, None
     for path in custom.dedup:
         if not is_event_path(path, raw=vendor is not None):
@@ -294,7 +298,7 @@ def _resolve(files: dict[Path, list[Parsed]], errors: list[RuleLoadError]) -> li
         for p in parsed_all
         if isinstance(p.sigma, SigmaCorrelationRule) and not p.sigma.generate
         for ref in p.refs
-    }
+    } | {p.preceding.rule_id for p in parsed_all if p.preceding is not None}
     for parsed in parsed_all:
         _build(parsed, built, silent)
     return [built[p.rule_id] for p in parsed_all]
@@ -317,11 +321,34 @@ def _resolve_pass(
                     _check_cycles(parsed)
                 else:
                     resolve_correlation(parsed, by_key)
+                    _resolve_preceding(parsed, by_key)
         except CorrelationError as exc:
             errors.append(RuleLoadError(path, str(exc), exc.field, exc.rule))
             del files[path]
             clean = False
     return clean
+
+
+def _resolve_preceding(parsed: Parsed, by_key: dict[str, Parsed]) -> None:
+    """`custom.not_preceded_by.rule` must name a plain detection rule (no extension of
+    its own), so what it remembers is a match and never a firing."""
+    spec = parsed.custom.not_preceded_by
+    if spec is None:
+        return
+    where = "custom.not_preceded_by.rule"
+    target = parsed.lookup(by_key, spec.rule, where)
+    custom = target.custom
+    if (
+        isinstance(target.sigma, SigmaCorrelationRule)
+        or target is parsed
+        or custom.first_seen is not None
+        or custom.not_preceded_by is not None
+        or custom.exceeds_previous is not None
+    ):
+        raise CorrelationError(
+            where, f"'{spec.rule}' is not a plain detection rule", parsed.rule_id
+        )
+    parsed.preceding = target
 
 
 def _check_cycles(parsed: Parsed) -> None:
@@ -339,7 +366,8 @@ def _check_cycles(parsed: Parsed) -> None:
 def _build(parsed: Parsed, built: dict[str, Rule], silent: set[str]) -> Rule:
     if parsed.rule_id in built:
         return built[parsed.rule_id]
-    children = [_build(ref, built, silent) for ref in parsed.refs]
+    used = [*parsed.refs, *([parsed.preceding] if parsed.preceding is not None else [])]
+    children = [_build(ref, built, silent) for ref in used]
     content_hash = parsed.own_hash
     if children:
         # A correlation behaves differently when a rule it uses changes: hash those too.
@@ -368,6 +396,12 @@ def _build(parsed: Parsed, built: dict[str, Rule], silent: set[str]) -> Rule:
         category=parsed.custom.category,
         vendor_source=parsed.vendor.source if parsed.vendor is not None else None,
         index=parsed.vendor.index if parsed.vendor is not None else "action",
+        not_preceded_by=(
+            replace(parsed.custom.not_preceded_by, rule=parsed.preceding.rule_id)
+            if parsed.custom.not_preceded_by is not None and parsed.preceding is not None
+            else None
+        ),
+        exceeds_previous=parsed.custom.exceeds_previous,
     )
     built[rule.id] = rule
     return rule

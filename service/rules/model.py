@@ -66,6 +66,32 @@ class FirstSeen:
 
 
 @dataclass(frozen=True, slots=True)
+class NotPrecededBy:
+    """`custom.not_preceded_by`: fire on a match unless `rule` matched for the same
+    `fields` within `within` before it (see `service.rules.absence`). `rule` is the
+    referenced rule's id once loaded. `optional_fields` are compared only where both
+    events carry a value."""
+
+    rule: str
+    within: timedelta
+    fields: tuple[str, ...]
+    optional_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExceedsPrevious:
+    """`custom.exceeds_previous`: fire when the numeric `value` of a match is at least
+    `by` above the previous value in its series (same `series` values), where previous
+    means another `version` when one is named (see `service.rules.previous`)."""
+
+    value: str
+    by: float
+    series: tuple[str, ...]
+    version: str | None
+    within: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class Correlation:
     """A resolved Sigma correlation.
 
@@ -113,12 +139,19 @@ class Rule:
     # are values of (the vendor's operation name, e.g. `raw.eventName`).
     vendor_source: str | None = None
     index: str = "action"
+    not_preceded_by: NotPrecededBy | None = None
+    exceeds_previous: ExceedsPrevious | None = None
 
     @property
     def kind(self) -> str:
-        """`detection`, `first_seen` or the correlation type."""
+        """`detection`, `first_seen`, `not_preceded_by`, `exceeds_previous` or the
+        correlation type."""
         if self.correlation is not None:
             return str(self.correlation.type)
+        if self.not_preceded_by is not None:
+            return "not_preceded_by"
+        if self.exceeds_previous is not None:
+            return "exceeds_previous"
         return "first_seen" if self.first_seen is not None else "detection"
 
 

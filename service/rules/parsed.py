@@ -36,6 +36,8 @@ class Parsed:
     vendor: VendorLogsource | None = None
     refs: list[Parsed] = field(default_factory=list)
     correlation: Correlation | None = None
+    # The detection rule `custom.not_preceded_by` names, once resolved.
+    preceding: Parsed | None = None
 
     @property
     def rule_id(self) -> str:

@@ -36,7 +36,10 @@ class RuleOut(BaseModel):
     severity: str
     tags: list[str]
     runbook: str | None
-    kind: str = Field(description="detection, first_seen or the correlation type")
+    kind: str = Field(
+        description="detection, first_seen, not_preceded_by, exceeds_previous or the "
+        "correlation type"
+    )
     emits: bool = Field(description="false for base rules only used by a correlation")
     file: str
     content_hash: str

@@ -95,7 +95,11 @@ def get_rule(*, session: Session, rule_set: RuleSet, rule_id: str) -> RuleDetail
         **_rule_out(rule, rule_set, stats).model_dump(),
         description=rule.description,
         dedup=list(rule.dedup),
-        references=list(dict.fromkeys(corr.refs)) if corr else [],
+        references=(
+            list(dict.fromkeys(corr.refs))
+            if corr
+            else [rule.not_preceded_by.rule] if rule.not_preceded_by else []
+        ),
         group_by=list(corr.group_by) if corr else [],
         timespan_seconds=corr.timespan.total_seconds() if corr else None,
         first_seen=(

@@ -1,7 +1,9 @@
 """Engine state as bytes, so a restarting runner resumes instead of replaying the log.
 
-The snapshot holds the source clocks and every correlation window (matches, what no firing
-has reported yet, pending closes). It is plain data (orjson, zlib): restoring it never runs
+The snapshot holds the source clocks, every correlation window (matches, what no firing
+has reported yet, pending closes) and the memory of the detection-rule extensions
+(`not_preceded_by`: latest times and held triggers; `exceeds_previous`: previous values).
+It is plain data (orjson, zlib): restoring it never runs
 code from the database. `fingerprint` ties it to the rules and event-time settings.
 """
 
@@ -19,7 +21,7 @@ from service.rules.engine import Engine
 from service.rules.eventtime import SourceClock
 from service.rules.windows import Match, Window, _Group
 
-VERSION = 1
+VERSION = 2
 
 
 def fingerprint(engine: Engine) -> str:
@@ -48,6 +50,8 @@ def dump(engine: Engine) -> bytes:
         "processed": engine._processed,
         "matches": dict(engine._matches),
         "windows": {rid: _window(w) for rid, w in engine._windows.items()},
+        "absence": {rid: a.dump() for rid, a in engine._absences.items()},
+        "previous": {rid: p.dump() for rid, p in engine._previous.items()},
     }
     return zlib.compress(orjson.dumps(data), 1)
 
@@ -89,6 +93,12 @@ def load(engine: Engine, body: bytes) -> None:
         window = engine._windows.get(rid)
         if window is not None:
             _restore_window(window, state, clocks.sources)
+    for rid, state in data["absence"].items():
+        if rid in engine._absences:
+            engine._absences[rid].load(state, clocks.sources)
+    for rid, state in data["previous"].items():
+        if rid in engine._previous:
+            engine._previous[rid].load(state, clocks.sources)
 
 
 def _restore_window(window: Window, state: dict[str, Any], sources: dict[str, SourceClock]) -> None:

@@ -59,12 +59,13 @@ def insert_rows(
         rows = [{renames.get(k, k): v for k, v in row.items()} for row in rows]
     table = model.__table__
     assert isinstance(table, Table)
+    connection = session.connection()  # not session.execute: that takes the ORM path again
     if returning is None:
-        session.execute(insert(table), rows)
+        connection.execute(insert(table), rows)
         return []
     column = table.c[returning.key]
     stmt = insert(table).returning(column, sort_by_parameter_order=True)
-    return list(session.execute(stmt, rows).scalars())
+    return list(connection.execute(stmt, rows).scalars())
 
 
 def json_dumps(value: Any) -> str:

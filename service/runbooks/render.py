@@ -204,8 +204,16 @@ def _compile(source: str) -> Template:
     return environment().from_string(source)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """Copy into dicts, lists and scalars, so templates see data, not caller objects."""
+    kind = type(value)
+    if kind in _SCALARS:  # most of an event; checked first, an opening renders thousands
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, datetime):
         return format_time(value)
     if isinstance(value, date):

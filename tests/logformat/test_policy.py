@@ -12,8 +12,8 @@ from service.logformat import is_server_only_action, refusal
 from tests.conftest import REPO
 
 OPEN_TO_SHIPPERS = ("apikey.", "auth.")
-# Functions whose `action=` ends up as a `source: custody` record.
-WRITERS = {"record_internal", "record_change", "record_update"}
+# Functions (and the Change record) whose `action=` ends up as a `source: custody` record.
+WRITERS = {"record_internal", "record_change", "record_update", "Change"}
 
 
 def _internal_actions() -> set[str]:

@@ -53,9 +53,7 @@ def _include_object(
         return False
     if type_ == "unique_constraint" and name in _PG_ONLY_DIFFERENCES:
         return False
-    if type_ == "foreign_key_constraint" and obj.referred_table.name == "log_records":
-        return False
-    return True
+    return not (type_ == "foreign_key_constraint" and obj.referred_table.name == "log_records")
 
 
 def _run(connection: object) -> None:

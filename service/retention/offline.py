@@ -9,8 +9,8 @@ stream out as NDJSON in the shape of `custody replay`, then a trailer.
 from __future__ import annotations
 
 import io
-from collections import deque
 import zipfile
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path

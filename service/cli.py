@@ -25,6 +25,7 @@ from service.evidence import keys_cli, witness_cli
 from service.incidents import cli as incidents_cli
 from service.incidents import triage_cli  # noqa: F401  (registers ack, assign, ...)
 from service.logging import configure_logging, get_logger
+from service.retention import cli as retention_cli
 from service.rules import cli as rules_cli
 from service.runbooks import cli as runbooks_cli
 from service.search import cli as search_cli
@@ -84,6 +85,7 @@ app.add_typer(keys_cli.app, name="keys")
 app.add_typer(search_cli.app, name="opensearch")
 app.command("share")(sharing_cli.share)
 evidence_cli.register(app)  # replay, export, verify-bundle
+retention_cli.register(app)  # archive
 events_cli.register(app)  # events, search
 app.command("ship")(ship_cli.ship_command)
 app.command("witness")(witness_cli.witness)
@@ -318,6 +320,11 @@ def verify(
             f"[green]OK[/green] {report.checked} records verified "
             f"(seq {report.from_seq}..{report.to_seq}); head {report.head_seq} {report.head_hash}"
         )
+        if report.archived_through:
+            console.print(
+                f"seqs 1..{report.archived_through} are archived: `custody replay --archive "
+                "DIR` verifies them from their bundles"
+            )
         if against is not None:
             evidence_cli.against_checkpoint(settings, against, public_key)
         return

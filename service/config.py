@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     checkpoint_every_events: int = Field(default=10_000, ge=1)
     checkpoint_every_seconds: float = Field(default=300.0, gt=0)
 
+    # Retention (PostgreSQL): the log is partitioned by seq, this many records a
+    # partition (fixed for the partitions that exist; new ones take the new size).
+    # `custody archive --policy` archives whole partitions whose records are all older
+    # than `retention_days` (None: keep forever) into `archive_dir` (default
+    # <home>/archive) as signed evidence bundles, then drops them.
+    log_partition_size: int = Field(default=1_000_000, ge=10)
+    retention_days: int | None = Field(default=None, ge=1)
+    archive_dir: Path | None = None
+
     # Search: `sql` reads the log tables (never lags); `opensearch` is fed by the indexer
     # in `custody worker` (or in-process with `custody serve` when background work runs).
     search_backend: Literal["sql", "opensearch"] = "sql"

@@ -4,7 +4,9 @@ Migrations run as the owner role, which owns every table and the erasure functio
 service connects as a runtime role that cannot UPDATE, DELETE, TRUNCATE or ALTER the
 log: it appends (INSERT) and reads, moves the chain head (UPDATE of two columns, and a
 trigger lets the head only move forward onto an appended record) and erases payloads
-only through `custody_erase_payload`. Only the owner may ALTER a table or disable its
+only through `custody_erase_payload`; it makes log partitions ahead of the head only
+through `custody_ensure_log_partitions`, and never detaches or drops one (archival runs
+as the owner: `custody archive`). Only the owner may ALTER a table or disable its
 triggers, so the append-only triggers bind the runtime role for good.
 
 Every table has an explicit entry here; a table added by a migration without one gets
@@ -26,6 +28,7 @@ TABLE_GRANTS: dict[str, str] = {
     # The log, its Merkle tree and signed checkpoints, incident history: append-only.
     "log_records": APPEND,
     "log_payloads": APPEND,
+    "log_event_ids": APPEND,
     "merkle_nodes": APPEND,
     "checkpoints": APPEND,
     "witness_cosignatures": APPEND,
@@ -57,10 +60,16 @@ TABLE_GRANTS: dict[str, str] = {
     # Rows that are replaced or expire.
     "incident_runbooks": FULL,
     "rule_seen": FULL,
+    # Partitions of the log: made through custody_ensure_log_partitions, archived by the
+    # owner (`custody archive`); the runtime role reads where archived seqs went.
+    "log_partitions": "SELECT",
     # `custody serve` checks that the database is migrated.
     "alembic_version": "SELECT",
 }
-FUNCTIONS = ("custody_erase_payload(bigint, jsonb, jsonb)",)
+FUNCTIONS = (
+    "custody_erase_payload(bigint, jsonb, jsonb)",
+    "custody_ensure_log_partitions(bigint, bigint)",
+)
 
 
 class RolesError(Exception):
@@ -74,9 +83,15 @@ class Plan:
 
 
 def _tables(conn: Connection) -> list[str]:
+    """Tables of the schema, partitions left out: access to a partitioned table is
+    granted on its parent, and none on a partition directly (nor needed)."""
     return list(
         conn.execute(
-            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1")
+            text(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
+                "AND NOT c.relispartition ORDER BY 1"
+            )
         ).scalars()
     )
 

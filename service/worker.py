@@ -1,5 +1,5 @@
 """Background loops: rules engine, checkpointer, search indexer, notification
-dispatcher, SLA watch and snooze expiry.
+dispatcher, SLA watch, snooze expiry and log partitions made ahead (PostgreSQL).
 
 Each task is a plain object with a `name` and a `run_once(factory) -> bool` that does
 one bounded batch of work in its own transaction and says whether it found any, so its
@@ -73,12 +73,13 @@ def builders() -> list[TaskBuilder]:
     from service.evidence import task as checkpointer
     from service.incidents import sla
     from service.notify import dispatcher
+    from service.retention import task as partitions
     from service.rules import runner
     from service.search import indexer
     from service.snoozes import service as snoozes
 
     return [runner.build, checkpointer.build, indexer.build, dispatcher.build, sla.build,
-            snoozes.build]  # fmt: skip
+            snoozes.build, partitions.build]  # fmt: skip
 
 
 def build_tasks(settings: Settings) -> list[BackgroundTask]:

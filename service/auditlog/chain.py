@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from service.auditlog.models import LogHead
+from service.auditlog.partitions import make_room
 from service.auditlog.prepare import Prepared, payload_body
 from service.auditlog.schemas import ItemError, Outcome
 from service.logformat import (
@@ -71,15 +72,16 @@ def existing_ids(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str
 
 def _existing(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str | None], str]:
     """Content hashes already stored under these (source, id) keys: one round trip per
-    source (a batch has one, as a rule), served by the (source, event_id) unique index."""
+    source (a batch has one, as a rule), served by the primary key of `log_event_ids`
+    (which also remembers the ids of archived records)."""
     by_source: dict[str, list[str]] = {}
     for source, event_id in keys:
         by_source.setdefault(source, []).append(event_id)
     postgres = session.get_bind().dialect.name == "postgresql"
     sql = (
-        "SELECT event_id, content_hash FROM log_records WHERE source = %s AND event_id = ANY(%s)"
+        "SELECT event_id, content_hash FROM log_event_ids WHERE source = %s AND event_id = ANY(%s)"
         if postgres
-        else "SELECT event_id, content_hash FROM log_records WHERE source = ? "
+        else "SELECT event_id, content_hash FROM log_event_ids WHERE source = ? "
         "AND event_id IN (SELECT value FROM json_each(?))"
     )
     driver = _driver(session)
@@ -100,6 +102,8 @@ _RECORD_COLUMNS = (
 _RECORD_TYPES = ["int8"] + ["text"] * 17 + ["int2", "text", "text"]
 _PAYLOAD_COLUMNS = ("seq", "salt", "body")
 _PAYLOAD_TYPES = ["int8", "text", "text"]
+_EVENT_ID_COLUMNS = ("source", "event_id", "seq", "content_hash")
+_EVENT_ID_TYPES = ["text", "text", "int8", "text"]
 
 
 def _bulk_insert(
@@ -190,6 +194,7 @@ def append(*, session: Session, events: list[Prepared], origin: str) -> Appended
     received_at = format_time(datetime.now(UTC))
     records: list[tuple[Any, ...]] = []
     payloads: list[tuple[Any, ...]] = []
+    event_ids: list[tuple[Any, ...]] = []
     seq, prev = head_seq, head_hash
     for event, salt, digest, template in fresh:
         seq += 1
@@ -204,10 +209,15 @@ def append(*, session: Session, events: list[Prepared], origin: str) -> Appended
              RECORD_VERSION, origin, event.content_hash)
         )  # fmt: skip
         payloads.append((seq, salt.hex(), event.body.decode()))
+        if event.event_id is not None:
+            event_ids.append((event.source, event.event_id, seq, event.content_hash))
         prev = hash_
 
+    make_room(session, seq)
     _bulk_insert(session, "log_records", _RECORD_COLUMNS, _RECORD_TYPES, records)
     _bulk_insert(session, "log_payloads", _PAYLOAD_COLUMNS, _PAYLOAD_TYPES, payloads)
+    if event_ids:
+        _bulk_insert(session, "log_event_ids", _EVENT_ID_COLUMNS, _EVENT_ID_TYPES, event_ids)
     session.execute(_SET_HEAD, {"seq": seq, "hash": prev})
     result.accepted = len(fresh)
     result.first_seq, result.last_seq = head_seq + 1, seq

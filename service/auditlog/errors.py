@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, NotFound, ServiceError
 
 
 class EventNotFound(NotFound):
@@ -15,3 +15,10 @@ class InvalidEvents(InvalidInput):
 
 class EventConflict(Conflict):
     title = "Idempotency key reused with different content"
+
+
+class EventArchived(ServiceError):
+    """The record was moved to an evidence bundle by `custody archive` and dropped."""
+
+    status = 410
+    title = "Event archived"

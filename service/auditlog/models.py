@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import (
     BigInteger,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -50,6 +53,8 @@ class LogRecord(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
+        # SQLite only: on PostgreSQL the table is partitioned by seq, where a unique
+        # constraint must include seq; `log_event_ids` is what ingest checks on both.
         UniqueConstraint("source", "event_id"),
         Index("ix_log_records_actor_seq", "actor_id", "seq"),
         Index("ix_log_records_resource_seq", "resource_type", "resource_id", "seq"),
@@ -58,6 +63,37 @@ class LogRecord(Base):
         # One agent run: OTLP puts the trace id in request_id (causal replay).
         Index("ix_log_records_request_seq", "request_id", "seq"),
     )
+
+
+class LogEventId(Base):
+    """Idempotency keys: (source, id) of every event that had an id, and what it was.
+
+    Written in the append's transaction; outlives archival of the record, so a resend of
+    an archived event is still recognised."""
+
+    __tablename__ = "log_event_ids"
+
+    source: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class LogPartition(Base):
+    """A seq range [first_seq, end_seq) of the log: one partition of `log_records` and
+    `log_payloads` each on PostgreSQL (empty on SQLite, which is not partitioned), and,
+    once archived, the bundle that holds it and the `log.archive` record that says so."""
+
+    __tablename__ = "log_partitions"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    end_seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    archive_seq: Mapped[int | None] = mapped_column(BigInteger)
+    bundle: Mapped[str | None] = mapped_column(String(500))
+    bundle_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class LogPayload(Base):

@@ -9,6 +9,7 @@ import orjson
 from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
+from service.auditlog.archived import raise_if_archived
 from service.auditlog.errors import EventNotFound
 from service.auditlog.models import LogPayload, LogRecord
 from service.auditlog.schemas import EventFilters
@@ -121,5 +122,6 @@ def stream(
 def get_event(*, session: Session, seq: int) -> dict[str, Any]:
     row = session.execute(filtered(EventFilters(), after_seq=seq - 1, to_seq=seq)).first()
     if row is None:
+        raise_if_archived(session, seq)
         raise EventNotFound(f"No event with seq {seq}")
     return to_public(row)

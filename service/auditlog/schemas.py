@@ -131,6 +131,9 @@ class VerifyReport(BaseModel):
     head_hash: str
     first_bad_seq: int | None = None
     reason: str | None = None
+    #: Records up to this seq were archived (`custody archive`): the walk starts after
+    #: them, linked to the last archived hash their `log.archive` record names.
+    archived_through: int | None = None
 
 
 class EventFilters(BaseModel):

@@ -9,6 +9,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.auditlog.archived import archived_ranges, live_start
 from service.auditlog.chain import read_head
 from service.auditlog.models import LogPayload, LogRecord
 from service.auditlog.schemas import VerifyReport
@@ -52,6 +53,9 @@ def erased_seqs(session: Session) -> set[int]:
 
 def verify_chain(*, session: Session, from_seq: int = 1, to_seq: int | None = None) -> VerifyReport:
     from_seq = max(from_seq, 1)
+    start = live_start(archived_ranges(session))
+    if start is not None and from_seq < start[0]:
+        from_seq = start[0]  # what precedes is in the archive's bundles
     head_seq, head_hash = read_head(session)
     last = min(to_seq, head_seq) if to_seq is not None else head_seq
     report = VerifyReport(
@@ -63,7 +67,11 @@ def verify_chain(*, session: Session, from_seq: int = 1, to_seq: int | None = No
         return report
 
     prev = GENESIS_PREV_HASH
-    if from_seq > 1:
+    if start is not None:
+        report.archived_through = start[0] - 1
+    if start is not None and from_seq == start[0]:
+        prev = start[1]
+    elif from_seq > 1:
         before = session.execute(
             select(LogRecord.hash).where(LogRecord.seq == from_seq - 1)
         ).scalar_one_or_none()

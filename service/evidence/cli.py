@@ -49,11 +49,26 @@ def replay(
     from_seq: Annotated[int | None, Opt("--from-seq")] = None,
     to_seq: Annotated[int | None, Opt("--to-seq")] = None,
     output: Annotated[Path | None, Opt("-o", "--output", help="file (default stdout)")] = None,
+    archive: Annotated[
+        Path | None,
+        Opt("--archive", help="replay archived ranges offline from this bundle directory"),
+    ] = None,
+    public_key: Annotated[
+        Path | None, Opt("--public-key", help="with --archive: the log's PEM public keys")
+    ] = None,
 ) -> None:
     """Stream a verified replay (NDJSON); exit non-zero if verification failed.
 
     With --trace the records come parent before children, each with a `tree` object,
-    and the run is drawn as a tree on stderr."""
+    and the run is drawn as a tree on stderr. With --archive, no server: the bundles
+    `custody archive` wrote are verified and replayed (only --from-seq/--to-seq apply)."""
+    if archive is not None:
+        narrowed = (actor, resource_type, resource_id, source, action, incident, trace, since,
+                    until)  # fmt: skip
+        if any(v is not None for v in narrowed):
+            raise _fail("with --archive only --from-seq and --to-seq narrow the replay", 2)
+        _replay_archive(archive, public_key, from_seq, to_seq, output)
+        return
     params = _scope(
         actor=actor, resource_type=resource_type, resource_id=resource_id, source=source,
         action=action, incident=incident, trace_id=trace, since=time_param(since, "--since"),
@@ -95,6 +110,36 @@ def replay(
     err.print(
         f"[green]OK[/green] {trailer['count']} records verified, {trailer['anchored']} "
         f"anchored to checkpoint {_describe(trailer['checkpoint'])}"
+    )
+
+
+def _replay_archive(
+    directory: Path,
+    public_key: Path | None,
+    from_seq: int | None,
+    to_seq: int | None,
+    output: Path | None,
+) -> None:
+    from service.retention.offline import replay_archive
+
+    if public_key is None:
+        raise _fail("--archive needs --public-key (the log's keys, from a trusted channel)", 2)
+    if not directory.is_dir():
+        raise _fail(f"{directory} is not a directory", 2)
+    last = b""
+    with output.open("wb") if output else nullcontext(sys.stdout.buffer) as out:
+        for chunk in replay_archive(
+            directory, public_key.read_bytes(), from_seq=from_seq, to_seq=to_seq
+        ):
+            out.write(chunk)
+            last = chunk
+        out.flush()
+    trailer = json.loads(last)["trailer"]
+    if not trailer["verified"]:
+        raise _fail(f"archive {directory}: {trailer['reason']}")
+    err.print(
+        f"[green]OK[/green] {trailer['count']} archived records replayed from "
+        f"{trailer['bundles']} verified bundles (seq {trailer['first_seq']}..{trailer['last_seq']})"
     )
 
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from service.auditlog.archived import archived_ranges
 from service.auditlog.models import LogRecord
 from service.auditlog.verify import erased_seqs
 from service.evidence.checkpoints import latest, to_checkpoint
@@ -67,6 +68,9 @@ class Replayer:
         self.session = session
         self.store = SqlNodeStore(session)
         self.erased = erased_seqs(session)
+        # The first record after an archived range links to the hash its log.archive
+        # record names (the predecessor now lives in the bundle).
+        self.archived = {r.last_seq: r.last_hash for r in archived_ranges(session)}
         self.outcome = Outcome()
         self.prev: tuple[int, str] | None = None
         self.anchor_error: str | None = None
@@ -119,7 +123,11 @@ class Replayer:
             stored = {int(r.seq): str(r.hash) for r in self.session.execute(query)}
         for record in records:
             seq = record["seq"]
-            expected = GENESIS_PREV_HASH if seq == 1 else stored.get(seq - 1)
+            expected = (
+                GENESIS_PREV_HASH
+                if seq == 1
+                else stored.get(seq - 1) or self.archived.get(seq - 1)
+            )
             if expected is None:
                 self.outcome.fail(seq, f"gap: record {seq - 1} is missing")
             elif record["prev_hash"] != expected:

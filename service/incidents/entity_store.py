@@ -43,34 +43,55 @@ def tally(events: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list[Any
 
 def record(*, session: Session, number: int, events: Iterable[Mapping[str, Any]]) -> None:
     """Count the entities of newly linked evidence `events` on incident `number`."""
-    seen = tally(events)
+    record_many(session=session, events_by_number={number: events})
+
+
+def record_many(
+    *, session: Session, events_by_number: Mapping[int, Iterable[Mapping[str, Any]]]
+) -> None:
+    """`record` for several incidents: one read of their entity rows for the values seen,
+    one multi-row insert of the new ones; counts of known ones are updated in place."""
+    seen = {number: tally(events) for number, events in events_by_number.items()}
+    seen = {number: tallied for number, tallied in seen.items() if tallied}
     if not seen:
         return
-    existing = {
-        (e.type, e.value): e
-        for e in session.scalars(
-            select(IncidentEntity).where(IncidentEntity.incident_number == number)
-        )
-    }
-    for (kind, value), (count, first, last) in seen.items():
-        row = existing.get((kind, value))
-        if row is None:
-            session.add(
-                IncidentEntity(
-                    incident_number=number,
-                    type=kind,
-                    value=value,
-                    count=count,
-                    first_seen=first,
-                    last_seen=last,
-                )
+    values = sorted({value for tallied in seen.values() for _, value in tallied})
+    existing: dict[tuple[int, str, str], IncidentEntity] = {}
+    numbers = sorted(seen)
+    for start in range(0, len(values), 500):
+        rows = session.scalars(
+            select(IncidentEntity).where(
+                IncidentEntity.incident_number.in_(numbers),
+                IncidentEntity.value.in_(values[start : start + 500]),
             )
-            continue
-        row.count += count
-        if first is not None and (row.first_seen is None or first < row.first_seen):
-            row.first_seen = first
-        if last is not None and (row.last_seen is None or last > row.last_seen):
-            row.last_seen = last
+        )
+        existing.update({(e.incident_number, e.type, e.value): e for e in rows})
+    new = []
+    for number, tallied in seen.items():
+        for (kind, value), (count, first, last) in tallied.items():
+            row = existing.get((number, kind, value))
+            if row is None:
+                new.append(
+                    {
+                        "incident_number": number,
+                        "type": kind,
+                        "value": value,
+                        "count": count,
+                        "first_seen": first,
+                        "last_seen": last,
+                    }
+                )
+            else:
+                _widen(row, count, first, last)
+    insert_rows(session, IncidentEntity, new)
+
+
+def _widen(row: IncidentEntity, count: int, first: Any, last: Any) -> None:
+    row.count += count
+    if first is not None and (row.first_seen is None or first < row.first_seen):
+        row.first_seen = first
+    if last is not None and (row.last_seen is None or last > row.last_seen):
+        row.last_seen = last
 
 
 def record_new(

@@ -46,16 +46,49 @@ def linked_seqs(*, session: Session, number: int) -> set[int]:
 
 def link(*, session: Session, incident: Incident, seqs: Sequence[int], by: str) -> list[int]:
     """Link the (validated) `seqs` not linked yet; returns the new ones, sorted."""
-    fresh = sorted(set(seqs) - linked_seqs(session=session, number=incident.number))
-    at = now()
-    session.add_all(
-        IncidentEvidence(incident_number=incident.number, seq=s, added_at=at, added_by=by)
-        for s in fresh
-    )
-    if fresh:
-        entity_store.record(
-            session=session, number=incident.number, events=records(session=session, seqs=fresh)
+    number = incident.number
+    return link_many(session=session, seqs_by_number={number: seqs}, by={number: by})[number]
+
+
+def link_many(
+    *, session: Session, seqs_by_number: Mapping[int, Sequence[int]], by: Mapping[int, str]
+) -> dict[int, list[int]]:
+    """`link` for several incidents: one read of what is linked already, one multi-row
+    insert, one read of the new events for their entities. Returns the new seqs per
+    incident, sorted."""
+    numbers = sorted(seqs_by_number)
+    candidates = sorted({s for seqs in seqs_by_number.values() for s in seqs})
+    linked: set[tuple[int, int]] = set()
+    for start in range(0, len(candidates), _CHUNK):
+        rows = session.execute(
+            select(IncidentEvidence.incident_number, IncidentEvidence.seq).where(
+                IncidentEvidence.incident_number.in_(numbers),
+                IncidentEvidence.seq.in_(candidates[start : start + _CHUNK]),
+            )
         )
+        linked.update((n, s) for n, s in rows)
+    fresh = {
+        number: sorted({s for s in seqs if (number, s) not in linked})
+        for number, seqs in seqs_by_number.items()
+    }
+    at = now()
+    insert_rows(
+        session,
+        IncidentEvidence,
+        [
+            {"incident_number": n, "seq": s, "added_at": at, "added_by": by[n]}
+            for n, seqs in fresh.items()
+            for s in seqs
+        ],
+    )
+    events = {
+        e["seq"]: e
+        for e in records(session=session, seqs=[s for seqs in fresh.values() for s in seqs])
+    }
+    entity_store.record_many(
+        session=session,
+        events_by_number={n: [events[s] for s in seqs] for n, seqs in fresh.items() if seqs},
+    )
     return fresh
 
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from service.auditlog.chain import read_head
@@ -36,13 +36,12 @@ from service.incidents.custody import (
     diff,
     now,
     record_changes,
-    record_update,
     snapshot,
 )
 from service.incidents.draft import IncidentDraft
 from service.incidents.models import Incident, RunbookInstance
 from service.incidents.schemas import Severity, Status
-from service.incidents.service import lock, lock_counter
+from service.incidents.service import lock_counter
 from service.incidents.sla import SlaPolicy, policy_of, start_clocks
 from service.rules.merge import merge_firings
 from service.rules.model import Firing
@@ -260,12 +259,13 @@ def apply_firings(
     evidence_mod.require_seqs(session=session, seqs=[s for f in merged for s in f.evidence])
     outcomes: list[tuple[Firing, Outcome]] = []
     openings: list[Opening] = []
+    extending = [(active[f.dedup_key], f) for f in merged if f.dedup_key in active]
+    outcome_of = _extend_many(session, extending)
+    extended = dict(zip([f.dedup_key for _, f in extending], outcome_of, strict=True))
     for firing in merged:
         actor = Actor.rule(firing.rule_id)
-        existing = active.get(firing.dedup_key)
-        if existing is not None:
-            outcome = _extend(session=session, incident=existing, firing=firing, actor=actor)
-            outcomes.append((firing, outcome))
+        if firing.dedup_key in extended:
+            outcomes.append((firing, extended[firing.dedup_key]))
             continue
         silenced = snoozes.suppress(
             session=session,
@@ -311,26 +311,61 @@ def _active_by_key(session: Session, keys: list[str]) -> dict[str, Incident]:
     return found
 
 
-def _extend(*, session: Session, incident: Incident, firing: Firing, actor: Actor) -> Outcome:
-    incident = lock(session=session, incident_id=incident.public_id)
-    seqs = sorted(set(firing.evidence))
-    before = snapshot(incident)
-    added = evidence_mod.link(session=session, incident=incident, seqs=seqs, by=actor.label())
-    incident.event_count += len(added)
-    if incident.first_seen is None or firing.first_seen < incident.first_seen:
-        incident.first_seen = firing.first_seen
-    if incident.last_seen is None or firing.last_seen > incident.last_seen:
-        incident.last_seen = firing.last_seen
-    changes = diff(before, snapshot(incident))
-    if not changes:
-        return Outcome.unchanged
-    record_update(
-        session=session,
-        incident=incident,
-        actor=actor,
-        action="incident.evidence.add",
-        kind="evidence",
-        changes=changes,
-        details={"seqs": added, "rule_hash": firing.rule_hash},
+def _extend_many(session: Session, pairs: Sequence[tuple[Incident, Firing]]) -> list[Outcome]:
+    """Add each firing's evidence to its active incident and widen first/last seen: the
+    incidents are locked and re-read together (the no-op UPDATE of `service.lock`, for
+    all of them), evidence and entities written in statements per batch, and one
+    `incident.evidence.add` record for each incident that changed."""
+    if not pairs:
+        return []
+    numbers = sorted({incident.number for incident, _ in pairs})
+    session.execute(
+        update(Incident).where(Incident.number.in_(numbers)).values(version=Incident.version)
     )
-    return Outcome.extended
+    fresh = {
+        i.number: i
+        for i in session.scalars(
+            select(Incident)
+            .where(Incident.number.in_(numbers))
+            .execution_options(populate_existing=True)
+        )
+    }
+    incidents = [fresh[incident.number] for incident, _ in pairs]
+    before = [snapshot(incident) for incident in incidents]
+    added = evidence_mod.link_many(
+        session=session,
+        seqs_by_number={i.number: f.evidence for i, (_, f) in zip(incidents, pairs, strict=True)},
+        by={
+            i.number: Actor.rule(f.rule_id).label()
+            for i, (_, f) in zip(incidents, pairs, strict=True)
+        },
+    )
+    at = now()
+    outcomes = []
+    changes = []
+    for incident, (_, firing), was in zip(incidents, pairs, before, strict=True):
+        incident.event_count += len(added[incident.number])
+        if incident.first_seen is None or firing.first_seen < incident.first_seen:
+            incident.first_seen = firing.first_seen
+        if incident.last_seen is None or firing.last_seen > incident.last_seen:
+            incident.last_seen = firing.last_seen
+        diffs = diff(was, snapshot(incident))
+        if not diffs:
+            outcomes.append(Outcome.unchanged)
+            continue
+        incident.version += 1  # as record_update does: the ETag moves
+        incident.updated_at = at
+        changes.append(
+            Change(
+                incident=incident,
+                actor=Actor.rule(firing.rule_id),
+                action="incident.evidence.add",
+                kind="evidence",
+                changes=diffs,
+                details={"seqs": added[incident.number], "rule_hash": firing.rule_hash},
+            )
+        )
+        outcomes.append(Outcome.extended)
+    session.flush()
+    record_changes(session=session, changes=changes)
+    return outcomes

@@ -15,6 +15,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from service.auditlog.chain import record_internal
+from service.auditlog.models import LogRecord
 from service.auth.schemas import Principal
 from service.holds.errors import HoldAlreadyReleased, HoldNotFound, InvalidHold
 from service.holds.models import LegalHold
@@ -79,9 +80,7 @@ def get_hold(*, session: Session, hold_id: str) -> LegalHold:
     return hold
 
 
-def release_hold(
-    *, session: Session, hold_id: str, reason: str, principal: Principal
-) -> LegalHold:
+def release_hold(*, session: Session, hold_id: str, reason: str, principal: Principal) -> LegalHold:
     hold = get_hold(session=session, hold_id=hold_id)
     if hold.released_at is not None:
         raise HoldAlreadyReleased(f"{hold.public_id} was released at {hold.released_at}")
@@ -162,3 +161,51 @@ def holds_on(
         for number, reason in session.execute(matching.order_by(LegalHold.number))
     )
     return found
+
+
+def held_in_range(*, session: Session, first_seq: int, last_seq: int) -> Held | None:
+    """The first thing that holds any record in `first_seq..last_seq` (None: nothing does),
+    for archival: evidence of an unfinished incident, or a record an active hold matches.
+    Same criteria as `holds_on`, checked for the range in one query each."""
+    in_range = IncidentEvidence.seq.between(first_seq, last_seq)
+    unfinished = session.execute(
+        select(Incident.number, Incident.status)
+        .join(IncidentEvidence, IncidentEvidence.incident_number == Incident.number)
+        .where(in_range, Incident.status.not_in(FINISHED))
+        .order_by(Incident.number)
+        .limit(1)
+    ).first()
+    if unfinished is not None:
+        number, status = unfinished
+        return Held("incident", f"INC-{number}", f"evidence of INC-{number}, which is {status}")
+    active = session.scalars(
+        select(LegalHold).where(LegalHold.released_at.is_(None)).order_by(LegalHold.number)
+    )
+    for hold in active:
+        records = select(LogRecord.seq).where(LogRecord.seq.between(first_seq, last_seq))
+        if hold.incident_number is not None:
+            records = records.where(
+                LogRecord.seq.in_(
+                    select(IncidentEvidence.seq).where(
+                        IncidentEvidence.incident_number == hold.incident_number, in_range
+                    )
+                )
+            )
+        for column, value in (
+            (LogRecord.actor_id, hold.actor_id),
+            (LogRecord.resource_type, hold.resource_type),
+            (LogRecord.resource_id, hold.resource_id),
+        ):
+            if value is not None:
+                records = records.where(column == value)
+        if hold.since is not None:
+            records = records.where(LogRecord.time >= hold.since)
+        if hold.until is not None:
+            records = records.where(LogRecord.time < hold.until)
+        if session.execute(records.limit(1)).first() is not None:
+            return Held(
+                "hold",
+                f"HOLD-{hold.number}",
+                f"under legal hold HOLD-{hold.number} ({hold.reason})",
+            )
+    return None

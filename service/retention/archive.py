@@ -42,6 +42,7 @@ from service.evidence.models import CheckpointRow
 from service.evidence.schemas import Scope
 from service.evidence.signing import Checkpoint
 from service.evidence.store import SqlNodeStore
+from service.holds.service import held_in_range
 from service.logformat import GENESIS_PREV_HASH, format_time
 from service.logging import get_logger
 
@@ -116,6 +117,10 @@ def plan(*, session: Session, before: datetime) -> tuple[list[Candidate], str | 
         ).scalar_one()
         if newest is not None and newest >= cutoff:
             return chosen, f"{part.name} holds records received {newest}, not before {cutoff}"
+        # Held records stay online: investigators and erasure checks read them there.
+        held = held_in_range(session=session, first_seq=part.first_seq, last_seq=part.last_seq)
+        if held is not None:
+            return chosen, f"{part.name} holds records that are {held.why}"
         chosen.append(part)
     return chosen, None
 

@@ -22,6 +22,7 @@ from service.retention import archive as archive_mod
 from service.retention.archive import ArchiveRefused, archive
 from tests.archive.conftest import Log, partitions, pg
 from tests.conftest import event
+from tests.incidents.conftest import open_incident, patch
 
 FUTURE = datetime.now(UTC) + timedelta(days=1)
 
@@ -221,3 +222,38 @@ def test_replay_from_an_archive_with_a_missing_bundle_fails(log: Log, tmp_path: 
     result = run_cli(log.settings, "replay", "--archive", str(out), "--public-key", str(key))
     assert result.exit_code == 1
     assert "gap: records 1..10 are in no bundle" in result.output
+
+
+def test_held_records_stay_online_until_released(log: Log, tmp_path: Path) -> None:
+    log.ingest(24)  # seqs 2..25 from user0..user23; s1 holds user3's event
+    hold = log.client.post("/v1/holds", json={"reason": "litigation: user3", "actor": "user3"})
+    assert hold.status_code == 201, hold.text
+    incident = open_incident(log.client, evidence=[15])  # evidence in s11
+    log.checkpoint()
+    out = tmp_path / "archive"
+
+    held = run_cli(log.settings, "archive", "--before", "2999-01-01", "-o", str(out))
+    assert held.exit_code == 1
+    assert "log_records_s000000000001 holds records that are under legal hold HOLD-1" in (
+        held.output
+    )
+    assert log_archive_records(log) == [] and partitions(log.settings.database_url)[:1] == [
+        "log_records_s000000000001"
+    ]
+
+    released = log.client.post(f"/v1/holds/{hold.json()['id']}/release", json={"reason": "settled"})
+    assert released.status_code == 200, released.text
+    log.checkpoint()
+    first = run_cli(log.settings, "archive", "--before", "2999-01-01", "-o", str(out))
+    assert first.exit_code == 0, first.output
+    assert "Archived log_records_s000000000001 (seq 1..10)" in first.output
+    assert "log_records_s000000000011 holds records that are evidence of INC-1, which is open" in (
+        " ".join(first.output.split())
+    )
+
+    assert patch(log.client, incident, status="false_positive").status_code == 200
+    log.checkpoint()
+    second = run_cli(log.settings, "archive", "--before", "2999-01-01", "-o", str(out))
+    assert second.exit_code == 0, second.output
+    assert "Archived log_records_s000000000011 (seq 11..20)" in second.output
+    assert len(log_archive_records(log)) == 2

@@ -6,7 +6,8 @@
 For each database, in the same run and on the same rows (the exact records and payloads
 ingest stores, chained, built before the clock starts):
 
-- the ceiling: PostgreSQL, psycopg binary COPY into `log_records` and `log_payloads`,
+- the ceiling: PostgreSQL, psycopg binary COPY into `log_records`, `log_payloads` and
+  `log_event_ids` (the idempotency keys),
   one COPY per table per batch and a commit each; SQLite, stdlib `sqlite3` executemany
   in WAL mode with `synchronous=FULL` (what Custody runs with), a commit per batch;
 - HTTP ingest: the same events POSTed as JSON batches to live `custody serve` processes
@@ -60,7 +61,10 @@ RECORD_COLUMNS = (
 RECORD_TYPES = ["int8"] + ["text"] * 18 + ["int2", "text"]
 PAYLOAD_COLUMNS = ("seq", "salt", "body")
 PAYLOAD_TYPES = ["int8", "text", "text"]
-Rows = list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]
+EVENT_ID_COLUMNS = ("source", "event_id", "seq", "content_hash")
+EVENT_ID_TYPES = ["text", "text", "int8", "text"]
+Batch = list[tuple[Any, ...]]
+Rows = list[tuple[Batch, Batch, Batch]]
 
 
 def stored_rows(events: list[dict[str, Any]], batch: int) -> Rows:
@@ -70,7 +74,9 @@ def stored_rows(events: list[dict[str, Any]], batch: int) -> Rows:
     prev = GENESIS_PREV_HASH
     out: Rows = []
     for start in range(0, len(events), batch):
-        records, payloads = [], []
+        records: Batch = []
+        payloads: Batch = []
+        ids: Batch = []
         for seq, e in enumerate(events[start : start + batch], start=start + 1):
             body = payload_body(e.get("attributes"), e.get("raw"), limits)
             salt = os.urandom(16)
@@ -92,8 +98,9 @@ def stored_rows(events: list[dict[str, Any]], batch: int) -> Rows:
                  digest, prev, hash_, hash_, RECORD_VERSION, "tok_bench")
             )  # fmt: skip
             payloads.append((seq, salt.hex(), body.decode()))
+            ids.append((e["source"], e["id"], seq, hash_))
             prev = hash_
-        out.append((records, payloads))
+        out.append((records, payloads, ids))
     return out
 
 
@@ -102,9 +109,10 @@ def pg_copy(url: str, rows: Rows) -> float:
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     records_sql = f"COPY log_records ({', '.join(RECORD_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
     payloads_sql = f"COPY log_payloads ({', '.join(PAYLOAD_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    ids_sql = f"COPY log_event_ids ({', '.join(EVENT_ID_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
     with psycopg.connect(conninfo) as conn:
         started = time.perf_counter()
-        for records, payloads in rows:
+        for records, payloads, ids in rows:
             with conn.cursor() as cur:
                 with cur.copy(records_sql) as copy:
                     copy.set_types(RECORD_TYPES)
@@ -113,6 +121,10 @@ def pg_copy(url: str, rows: Rows) -> float:
                 with cur.copy(payloads_sql) as copy:
                     copy.set_types(PAYLOAD_TYPES)
                     for row in payloads:
+                        copy.write_row(row)
+                with cur.copy(ids_sql) as copy:
+                    copy.set_types(EVENT_ID_TYPES)
+                    for row in ids:
                         copy.write_row(row)
             conn.commit()
         return time.perf_counter() - started
@@ -132,11 +144,15 @@ def sqlite_executemany(url: str, rows: Rows) -> float:
             f"VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
         )
         insert_payloads = "INSERT INTO log_payloads (seq, salt, body) VALUES (?, ?, ?)"
+        insert_ids = (
+            f"INSERT INTO log_event_ids ({', '.join(EVENT_ID_COLUMNS)}) VALUES (?, ?, ?, ?)"
+        )
         started = time.perf_counter()
-        for records, payloads in rows:
+        for records, payloads, ids in rows:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(insert_records, records)
             conn.executemany(insert_payloads, payloads)
+            conn.executemany(insert_ids, ids)
             conn.execute("COMMIT")
         return time.perf_counter() - started
     finally:

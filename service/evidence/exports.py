@@ -34,6 +34,14 @@ def bundle_record(row: Any) -> BundleRecord:
     return BundleRecord(record=record_from_row(row), hash=row.hash, payload=payload)
 
 
+def records_with_proofs(
+    session: Session, scope: Scope, size: int
+) -> tuple[Iterator[BundleRecord], Iterator[InclusionProof]]:
+    """The records of `scope` (up to tree size `size`) and their inclusion proofs in that
+    tree, as the two lockstep streams `write_bundle` takes."""
+    return _split(_pairs(session, scope, size))
+
+
 def _pairs(
     session: Session, scope: Scope, size: int
 ) -> Iterator[tuple[BundleRecord, InclusionProof]]:
@@ -114,7 +122,7 @@ def export_bundle(
         checkpoint, anchor = _incident_anchor(session, scope, signer)
     else:
         checkpoint = anchoring_checkpoint(session=session, scope=scope, signer=signer)
-    records, proofs = _split(_pairs(session, scope, checkpoint.tree_size))
+    records, proofs = records_with_proofs(session, scope, checkpoint.tree_size)
     return write_bundle(
         out,
         records,

@@ -35,7 +35,7 @@ from service.evidence import witness
 from service.evidence.bundle import verify_bundle, write_bundle
 from service.evidence.bundle_format import RECORDS
 from service.evidence.checkpoints import Signer, latest, to_checkpoint
-from service.evidence.exports import _pairs, _split
+from service.evidence.exports import records_with_proofs
 from service.evidence.keys import key_fingerprint, public_key_pem
 from service.evidence.merkle import consistency_proof
 from service.evidence.models import CheckpointRow
@@ -207,7 +207,7 @@ def _write(session: Session, part: Candidate, path: Path, signer: Signer) -> Non
         )
     checkpoint = to_checkpoint(row)
     scope = Scope(from_seq=part.first_seq, to_seq=part.last_seq)
-    records, proofs = _split(_pairs(session, scope, checkpoint.tree_size))
+    records, proofs = records_with_proofs(session, scope, checkpoint.tree_size)
     with path.open("wb") as out:
         write_bundle(
             out,

@@ -19,7 +19,7 @@ gets its line built the slow way instead, from parsed values.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +29,11 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from service.auditlog.archived import archived_ranges
-from service.auditlog.models import LogRecord
+from service.auditlog.models import LogPayload, LogRecord
 from service.auditlog.verify import erased_seqs
 from service.evidence.checkpoints import latest, to_checkpoint
-from service.evidence.errors import EvidenceError
+from service.evidence.errors import EvidenceError, MissingNodeError
+from service.evidence.merkle import NodeKey
 from service.evidence.multiproof import root_with_leaves
 from service.evidence.rowstream import row_batches
 from service.evidence.schemas import Scope
@@ -42,6 +43,7 @@ from service.evidence.store import SqlNodeStore
 from service.evidence.trace_tree import tree_order
 from service.logformat import (
     GENESIS_PREV_HASH,
+    RECORD_COLUMNS,
     chain_hash,
     leaf_hash,
     payload_digest,
@@ -58,6 +60,12 @@ _V = b',"v":'
 _KEPT = b'%b,"hash":"%b",%b,"erased":false,"verified":true}\n'
 _ERASED = b'%b,"hash":"%b","attributes":null,"raw":null,"erased":true,"verified":true}\n'
 _PAYLOAD = b'{"attributes":'
+_COLUMNS = (
+    *(LogRecord.__table__.c[name] for name in RECORD_COLUMNS),
+    LogRecord.hash,
+    LogPayload.body.label("payload_body"),
+    LogPayload.salt,
+)
 
 
 @dataclass
@@ -74,10 +82,36 @@ class Outcome:
             self.first_bad_seq, self.reason = seq, reason
 
 
+class _CachedNodes:
+    """Stored nodes remembered across batches: consecutive batches need mostly the same
+    large subtrees beside them, so each lookup asks only for the few new ones."""
+
+    LIMIT = 100_000  # entries (~10 MB); far more than a stream of any length reuses
+
+    def __init__(self, store: SqlNodeStore) -> None:
+        self.store = store
+        self.known: dict[NodeKey, bytes] = {}
+
+    def get(self, level: int, index: int) -> bytes:
+        found = self.get_many([(level, index)])
+        if (level, index) not in found:
+            raise MissingNodeError(level, index)
+        return found[(level, index)]
+
+    def get_many(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
+        known = self.known
+        missing = [key for key in keys if key not in known]
+        if missing:
+            if len(known) > self.LIMIT:
+                known.clear()
+            known.update(self.store.get_many(missing))
+        return {key: known[key] for key in keys if key in known}
+
+
 class Replayer:
     def __init__(self, session: Session, public_key: Ed25519PublicKey, keys: Sequence[str]) -> None:
         self.session = session
-        self.store = SqlNodeStore(session)
+        self.store = _CachedNodes(SqlNodeStore(session))
         self.erased = erased_seqs(session)
         # The first record after an archived range links to the hash its log.archive
         # record names (the predecessor now lives in the bundle).
@@ -252,6 +286,8 @@ def replay(
     a response starts). Reads committed rows: on PostgreSQL the rows stream on a
     connection of their own."""
     stmt = select_scope(session=session, scope=scope) if stmt is None else stmt
+    # Only what is checked or shown (content_hash is an ingest-side lookup key).
+    stmt = stmt.with_only_columns(*_COLUMNS, maintain_column_froms=True)
     with row_batches(session, stmt, batch) as (keys, batches):
         replayer = Replayer(session, public_key, keys)
         # One trace is one agent run: small enough to hold, and useful only as a whole tree.

@@ -229,9 +229,7 @@ class Replayer:
             stored = {int(r.seq): str(r.hash) for r in self.session.execute(query)}
         for seq, prev_hash in records:
             expected = (
-                GENESIS_PREV_HASH
-                if seq == 1
-                else stored.get(seq - 1) or self.archived.get(seq - 1)
+                GENESIS_PREV_HASH if seq == 1 else stored.get(seq - 1) or self.archived.get(seq - 1)
             )
             if expected is None:
                 self.outcome.fail(seq, f"gap: record {seq - 1} is missing")

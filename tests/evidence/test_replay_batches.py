@@ -22,9 +22,7 @@ def run(
     """Replay with small batches, so that a few dozen records cross several of them."""
     key = signing_key(settings.signing_key_path).public_key()
     with app.state.sessionmaker() as session:
-        out = b"".join(
-            replay(session=session, scope=scope or Scope(), public_key=key, batch=batch)
-        )
+        out = b"".join(replay(session=session, scope=scope or Scope(), public_key=key, batch=batch))
     lines = [orjson.loads(line) for line in out.splitlines()]
     return lines[:-1], lines[-1]["trailer"]
 
@@ -38,7 +36,7 @@ def test_tampering_inside_later_batches_is_reported_for_the_right_records(
         app,
         backend,
         "UPDATE log_records SET actor_id = 'mallory' WHERE seq = 23",
-        """UPDATE log_payloads SET body = '{"attributes": {"n": 999}, "raw": null}' WHERE seq = 41""",
+        'UPDATE log_payloads SET body = \'{"attributes": {"n": 999}, "raw": null}\' WHERE seq = 41',
         "UPDATE log_payloads SET body = 'not json' WHERE seq = 45",
     )
     records, trailer = run(app, settings)

@@ -35,7 +35,6 @@ from service.evidence.checkpoints import latest, to_checkpoint
 from service.evidence.errors import EvidenceError, MissingNodeError
 from service.evidence.merkle import NodeKey
 from service.evidence.multiproof import root_with_leaves
-from service.evidence.rowstream import row_batches
 from service.evidence.schemas import Scope
 from service.evidence.selection import select_scope
 from service.evidence.signing import Checkpoint, verify_checkpoint
@@ -50,6 +49,7 @@ from service.logformat import (
     record_builder,
     shape_problem,
 )
+from service.rowstream import row_batches
 
 #: Records per verified batch: one stored-node lookup (and at most one link lookup) each.
 BATCH = 5000
@@ -60,7 +60,7 @@ _V = b',"v":'
 _KEPT = b'%b,"hash":"%b",%b,"erased":false,"verified":true}\n'
 _ERASED = b'%b,"hash":"%b","attributes":null,"raw":null,"erased":true,"verified":true}\n'
 _PAYLOAD = b'{"attributes":'
-_COLUMNS = (
+COLUMNS = (
     *(LogRecord.__table__.c[name] for name in RECORD_COLUMNS),
     LogRecord.hash,
     LogPayload.body.label("payload_body"),
@@ -285,7 +285,7 @@ def replay(
     connection of their own."""
     stmt = select_scope(session=session, scope=scope) if stmt is None else stmt
     # Only what is checked or shown (content_hash is an ingest-side lookup key).
-    stmt = stmt.with_only_columns(*_COLUMNS, maintain_column_froms=True)
+    stmt = stmt.with_only_columns(*COLUMNS, maintain_column_froms=True)
     with row_batches(session, stmt, batch) as (keys, batches):
         replayer = Replayer(session, public_key, keys)
         # One trace is one agent run: small enough to hold, and useful only as a whole tree.

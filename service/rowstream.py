@@ -1,14 +1,14 @@
 """The rows of one SELECT in batches of plain tuples, straight from the driver.
 
-Replay reads every row of its scope once, and SQLAlchemy's Row objects plus psycopg's
-server-side cursor (one ``FETCH`` round trip per batch, the server idle while Python
-checks the batch) cost about as much as the verification itself. On PostgreSQL the rows
-are streamed instead (libpq chunked-rows mode, libpq >= 17; single-row mode before), so
-the server sends the next rows while this process checks the last ones. A streaming
-connection can run nothing else until the result is consumed, so the stream gets a
-pooled connection of its own and the caller's session stays free for the lookups a
-batch needs; it therefore reads committed rows only (callers commit first).
-SQLite is read with a plain cursor on the session's connection.
+Verification and replay read every row of their range once, and SQLAlchemy's Row
+objects plus psycopg's server-side cursor (one ``FETCH`` round trip per batch, the
+server idle while Python checks the batch) cost about as much as the checks themselves.
+On PostgreSQL the rows are streamed instead (libpq chunked-rows mode, libpq >= 17;
+single-row mode before), so the server sends the next rows while this process checks
+the last ones. A streaming connection can run nothing else until the result is
+consumed, so the stream gets a pooled connection of its own and the caller's session
+stays free for the lookups a batch needs; it therefore reads committed rows only
+(callers commit first). SQLite is read with a plain cursor on the session's connection.
 """
 
 from __future__ import annotations

@@ -11,8 +11,11 @@ measures, in the same run and over the same rows:
   iterating rows and doing nothing else: the ceiling;
 - chain verification (`verify_chain`, what `custody verify` runs) and its ratio to the
   bare read (target >= 0.5);
-- verified replay of the whole log (`GET /v1/replay`'s generator: hash, links, payload
-  digests, inclusion of every record under the checkpoint, NDJSON encoding);
+- replay's own read (streamed driver tuples, no work), which shows how much of the
+  replay time is the database and the driver;
+- verified replay of the whole log: the body of `GET /v1/replay` as the route builds it
+  (`replay_stream`: hash, links, payload digests, inclusion of every record under the
+  checkpoint, NDJSON lines), with its ratio to the bare read (target >= 0.5);
 - inclusion and consistency proof latency at N (one `get_many` round trip each).
 """
 
@@ -43,8 +46,11 @@ from service.auditlog.verify import verify_chain
 from service.db import database, session_scope
 from service.evidence import proofs
 from service.evidence.checkpoints import Signer, signing_key, store_checkpoint
-from service.evidence.replay import replay
+from service.evidence.replay import BATCH as REPLAY_BATCH
+from service.evidence.replay import COLUMNS as REPLAY_COLUMNS
+from service.evidence.replay_api import replay_stream
 from service.evidence.schemas import Scope
+from service.evidence.selection import select_scope
 from service.evidence.store import append_from_log, read_tree
 from service.logformat import (
     GENESIS_PREV_HASH,
@@ -54,6 +60,7 @@ from service.logformat import (
     format_time,
     payload_digest,
 )
+from service.rowstream import row_batches
 
 RECORD_COLUMNS = (
     "seq", "received_at", "event_id", "time", "source", "action", "outcome", "actor_type",
@@ -151,6 +158,19 @@ def bare_read(factory: Any) -> float:
     return time.perf_counter() - started
 
 
+def stream_read(factory: Any) -> float:
+    """Replay's own read (its SELECT through `row_batches`), doing nothing with the rows:
+    how much of the replay time is the database and the driver."""
+    started = time.perf_counter()
+    with session_scope(factory) as session:
+        stmt = select_scope(session=session, scope=Scope())
+        stmt = stmt.with_only_columns(*REPLAY_COLUMNS, maintain_column_froms=True)
+        with row_batches(session, stmt, REPLAY_BATCH) as (_, batches):
+            count = sum(len(rows) for rows in batches)
+    assert count > 0
+    return time.perf_counter() - started
+
+
 def verify(factory: Any, n: int) -> float:
     started = time.perf_counter()
     with session_scope(factory) as session:
@@ -160,15 +180,19 @@ def verify(factory: Any, n: int) -> float:
     return time.perf_counter() - started
 
 
-def verified_replay(factory: Any, n: int, public_key: Any) -> float:
+def verified_replay(factory: Any, n: int, public_key: Any) -> tuple[float, int]:
+    """The body of GET /v1/replay for the whole log, as the route builds it: the scope's
+    SELECT, then the NDJSON generator on its own session. Returns (seconds, bytes)."""
     started = time.perf_counter()
     with session_scope(factory) as session:
-        last = b""
-        for chunk in replay(session=session, scope=Scope(), public_key=public_key):
-            last = chunk
+        stmt = select_scope(session=session, scope=Scope())
+    size, last = 0, b""
+    for chunk in replay_stream(factory, Scope(), stmt, public_key):
+        size += len(chunk)
+        last = chunk
     assert b'"verified":true' in last, last[-300:]
     assert f'"anchored":{n}'.encode() in last, last[-300:]
-    return time.perf_counter() - started
+    return time.perf_counter() - started, size
 
 
 def timed(label: str, n: int, seconds: float, ceiling: float | None = None) -> None:
@@ -191,16 +215,23 @@ def main() -> None:
             signer = Signer(key, None)  # a throwaway log: nothing to guard
             store_checkpoint(session=session, signer=signer, tree=read_tree(session))
         bare_read(factory)  # warm the cache so every pass reads from memory alike
-        # Interleaved, best of two each: other load on the machine hits all alike.
-        reads, verifies, replays = [], [], []
+        # Interleaved, best of two each: other load on the machine hits all alike. The
+        # load average printed after says how busy the machine was.
+        reads, streams, verifies, replays = [], [], [], []
+        size = 0
         for _ in range(2):
             reads.append(bare_read(factory))
+            streams.append(stream_read(factory))
             verifies.append(verify(factory, n))
-            replays.append(verified_replay(factory, n, key.public_key()))
+            seconds, size = verified_replay(factory, n, key.public_key())
+            replays.append(seconds)
         ceiling = min(reads)
         timed("bare read (ceiling)", n, ceiling)
         timed("chain verification", n, min(verifies), ceiling)
-        timed("verified replay", n, min(replays), ceiling)
+        timed("replay's read alone", n, min(streams), ceiling)
+        timed("verified replay (NDJSON)", n, min(replays), ceiling)
+        print(f"{'':<32}{size / min(replays) / 1e6:.0f} MB/s of NDJSON ({size / n:.0f} B/record)")
+        print(f"load average (1, 5, 15 min) {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         rng = random.Random(1)
         for label, call in (
             ("inclusion proof", lambda s: proofs.inclusion(

@@ -9,11 +9,17 @@ tree: per batch, the root is recomputed from the batch's leaves plus stored node
 compared with the signed root. That last step catches a rewrite of the whole chain
 suffix, which links alone cannot. Records newer than the checkpoint are chain-checked
 only; the trailer says how many were anchored.
+
+The loop over records is the replay throughput (docs/ingest-performance.md), so it
+works on the driver's row tuples (``rowstream``) and writes each verified record's line
+by splicing bytes it has already checked: the canonical record it hashed (less ``v``)
+and the stored canonical payload whose digest it matched. A record that fails any check
+gets its line built the slow way instead, from parsed values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +29,11 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from service.auditlog.archived import archived_ranges
-from service.auditlog.models import LogRecord
+from service.auditlog.models import LogPayload, LogRecord
 from service.auditlog.verify import erased_seqs
 from service.evidence.checkpoints import latest, to_checkpoint
-from service.evidence.errors import EvidenceError
+from service.evidence.errors import EvidenceError, MissingNodeError
+from service.evidence.merkle import NodeKey
 from service.evidence.multiproof import root_with_leaves
 from service.evidence.schemas import Scope
 from service.evidence.selection import select_scope
@@ -35,18 +42,30 @@ from service.evidence.store import SqlNodeStore
 from service.evidence.trace_tree import tree_order
 from service.logformat import (
     GENESIS_PREV_HASH,
-    canonical_record,
+    RECORD_COLUMNS,
     chain_hash,
     leaf_hash,
     payload_digest,
     record_builder,
     shape_problem,
 )
+from service.rowstream import row_batches
 
-BATCH = 2000
-
-#: (record as hashed, stored hash, payload body or None, salt hex or None)
-Item = tuple[dict[str, Any], str, str | None, str | None]
+#: Records per verified batch: one stored-node lookup (and at most one link lookup) each.
+BATCH = 5000
+Row = tuple[Any, ...]
+_SORTED = orjson.OPT_SORT_KEYS
+# "v" sorts after every other record key, so canonical bytes end with ,"v":N}.
+_V = b',"v":'
+_KEPT = b'%b,"hash":"%b",%b,"erased":false,"verified":true}\n'
+_ERASED = b'%b,"hash":"%b","attributes":null,"raw":null,"erased":true,"verified":true}\n'
+_PAYLOAD = b'{"attributes":'
+COLUMNS = (
+    *(LogRecord.__table__.c[name] for name in RECORD_COLUMNS),
+    LogRecord.hash,
+    LogPayload.body.label("payload_body"),
+    LogPayload.salt,
+)
 
 
 @dataclass
@@ -63,10 +82,36 @@ class Outcome:
             self.first_bad_seq, self.reason = seq, reason
 
 
+class _CachedNodes:
+    """Stored nodes remembered across batches: consecutive batches need mostly the same
+    large subtrees beside them, so each lookup asks only for the few new ones."""
+
+    LIMIT = 100_000  # entries (~10 MB); far more than a stream of any length reuses
+
+    def __init__(self, store: SqlNodeStore) -> None:
+        self.store = store
+        self.known: dict[NodeKey, bytes] = {}
+
+    def get(self, level: int, index: int) -> bytes:
+        found = self.get_many([(level, index)])
+        if (level, index) not in found:
+            raise MissingNodeError(level, index)
+        return found[(level, index)]
+
+    def get_many(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
+        known = self.known
+        missing = [key for key in keys if key not in known]
+        if missing:
+            if len(known) > self.LIMIT:
+                known.clear()
+            known.update(self.store.get_many(missing))
+        return {key: known[key] for key in keys if key in known}
+
+
 class Replayer:
-    def __init__(self, session: Session, public_key: Ed25519PublicKey) -> None:
+    def __init__(self, session: Session, public_key: Ed25519PublicKey, keys: Sequence[str]) -> None:
         self.session = session
-        self.store = SqlNodeStore(session)
+        self.store = _CachedNodes(SqlNodeStore(session))
         self.erased = erased_seqs(session)
         # The first record after an archived range links to the hash its log.archive
         # record names (the predecessor now lives in the bundle).
@@ -81,56 +126,114 @@ class Replayer:
                 verify_checkpoint(public_key, self.checkpoint)
             except EvidenceError as exc:
                 self.anchor_error = f"anchoring checkpoint: {exc}"
+        self.build = record_builder(keys)
+        # Positions, not names: rows are the driver's plain tuples.
+        self.i_seq, self.i_hash, self.i_body, self.i_salt = (
+            keys.index(k) for k in ("seq", "hash", "payload_body", "salt")
+        )
 
-    def check(self, items: Sequence[Item]) -> None:
-        """Verify one batch (in seq order); failures land in ``self.outcome``."""
+    def check(self, rows: Sequence[Row]) -> list[bytes]:
+        """Verify one batch of rows (in seq order) and return each record's NDJSON line;
+        failures land in ``self.outcome`` and their lines say ``"verified": false``."""
+        build, erased, outcome = self.build, self.erased, self.outcome
+        fail = outcome.fail
+        i_hash, i_body, i_salt = self.i_hash, self.i_body, self.i_salt
+        tree_size = self.checkpoint.tree_size if self.checkpoint is not None else 0
+        known_bad = len(outcome.bad)
         leaves: dict[int, bytes] = {}
-        detached: list[Item] = []  # records whose predecessor was not streamed just before
-        fail = self.outcome.fail
-        for item in items:
-            record, stored_hash, body, salt = item
-            seq, prev_hash = record["seq"], record["prev_hash"]
-            data = canonical_record(record)
-            if chain_hash(prev_hash, data) != stored_hash:
+        detached: list[tuple[int, str]] = []  # records whose predecessor was not just before
+        lines: list[bytes] = []
+        prev_seq, prev_stored = self.prev if self.prev is not None else (-1, "")
+        for row in rows:
+            record = build(row)
+            seq, prev_hash, stored_hash = record["seq"], record["prev_hash"], row[i_hash]
+            data = orjson.dumps(record, option=_SORTED)  # canonical_record, inlined
+            ok = True
+            try:
+                if chain_hash(prev_hash, data) != stored_hash:
+                    fail(seq, "content changed: the record does not match its hash")
+                    ok = False
+            except ValueError:  # prev_hash is not hex
                 fail(seq, "content changed: the record does not match its hash")
-            elif (problem := shape_problem(record)) is not None:
+                ok = False
+            if ok and (problem := shape_problem(record)) is not None:
                 fail(seq, f"malformed record: {problem}")
-            if self.prev is not None and self.prev[0] == seq - 1:
-                if prev_hash != self.prev[1]:
+                ok = False
+            if prev_seq == seq - 1:
+                if prev_hash != prev_stored:
                     fail(seq, "link broken: prev_hash differs from seq - 1's hash")
+                    ok = False
             else:
-                detached.append(item)
+                detached.append((seq, prev_hash))
+            body = row[i_body]
             if body is None:
-                if seq not in self.erased:
+                if seq not in erased:
                     fail(seq, "payload missing without an erasure record")
-            elif (
-                payload_digest(bytes.fromhex(salt or ""), body.encode()) != record["payload_digest"]
-            ):
-                fail(seq, "payload changed: it does not match payload_digest")
-            if self.checkpoint is not None and seq <= self.checkpoint.tree_size:
+                    ok = False
+                line = _ERASED % (data[: data.rindex(_V)], stored_hash.encode()) if ok else b""
+            else:
+                raw = body.encode()
+                try:
+                    digest = payload_digest(bytes.fromhex(row[i_salt] or ""), raw)
+                except ValueError:  # salt is not hex
+                    digest = ""
+                if digest != record["payload_digest"]:
+                    fail(seq, "payload changed: it does not match payload_digest")
+                    ok = False
+                # The stored payload is JCS of {"attributes", "raw"}: its members splice in.
+                if ok and raw.startswith(_PAYLOAD):
+                    line = _KEPT % (data[: data.rindex(_V)], stored_hash.encode(), raw[1:-1])
+                else:
+                    line = b""
+            lines.append(line)
+            if seq <= tree_size:
                 leaves[seq - 1] = leaf_hash(data)
-            self.prev = (seq, stored_hash)
+            prev_seq, prev_stored = seq, stored_hash
+        if rows:
+            self.prev = (prev_seq, prev_stored)
         self._links(detached)
         self._anchor(leaves)
-        self.outcome.count += len(items)
+        outcome.count += len(rows)
+        if len(outcome.bad) > known_bad or not all(lines):
+            # Rare: some record failed (here, its link, or its anchor) or its payload is not
+            # in the usual form; build those lines from parsed values.
+            bad, i_seq = outcome.bad, self.i_seq
+            for n, row in enumerate(rows):
+                if not lines[n] or row[i_seq] in bad:
+                    lines[n] = orjson.dumps(self.event(row)) + b"\n"
+        return lines
 
-    def _links(self, items: Sequence[Item]) -> None:
-        records = [item[0] for item in items]
-        wanted = [r["seq"] - 1 for r in records if r["seq"] > 1]
+    def event(self, row: Row) -> dict[str, Any]:
+        """The event as ``GET /v1/events`` shows it, plus ``verified``."""
+        event = self.build(row)
+        del event["v"]
+        event["hash"] = row[self.i_hash]
+        body = row[self.i_body]
+        if body is None:
+            event.update(attributes=None, raw=None, erased=True)
+        else:
+            try:
+                payload = orjson.loads(body)
+                attributes, raw = payload["attributes"], payload["raw"]
+            except (orjson.JSONDecodeError, TypeError, KeyError):  # a tampered payload
+                attributes = raw = None
+            event.update(attributes=attributes, raw=raw, erased=False)
+        event["verified"] = event["seq"] not in self.outcome.bad
+        return event
+
+    def _links(self, records: Sequence[tuple[int, str]]) -> None:
+        wanted = [seq - 1 for seq, _ in records if seq > 1]
         stored: dict[int, str] = {}
         if wanted:
             query = select(LogRecord.seq, LogRecord.hash).where(LogRecord.seq.in_(wanted))
             stored = {int(r.seq): str(r.hash) for r in self.session.execute(query)}
-        for record in records:
-            seq = record["seq"]
+        for seq, prev_hash in records:
             expected = (
-                GENESIS_PREV_HASH
-                if seq == 1
-                else stored.get(seq - 1) or self.archived.get(seq - 1)
+                GENESIS_PREV_HASH if seq == 1 else stored.get(seq - 1) or self.archived.get(seq - 1)
             )
             if expected is None:
                 self.outcome.fail(seq, f"gap: record {seq - 1} is missing")
-            elif record["prev_hash"] != expected:
+            elif prev_hash != expected:
                 self.outcome.fail(seq, "link broken: prev_hash differs from seq - 1's hash")
 
     def _anchor(self, leaves: dict[int, bytes]) -> None:
@@ -178,52 +281,24 @@ def replay(
     """NDJSON lines: one per record (the event with ``hash`` and ``verified``), then the
     trailer. Memory stays flat: rows are held one batch at a time. ``stmt`` is the
     scope's selection when the caller built it already (to report a bad scope before
-    a response starts)."""
-    replayer = Replayer(session, public_key)
+    a response starts). Reads committed rows: on PostgreSQL the rows stream on a
+    connection of their own."""
     stmt = select_scope(session=session, scope=scope) if stmt is None else stmt
-    # Core execution: ORM row processing would cost as much as the verification itself.
-    result = session.connection().execute(stmt.execution_options(yield_per=batch))
-    keys = list(result.keys())
-    build = record_builder(keys)
-    # Positions, not attributes: a Row attribute read costs ~1 us, ~20x an index.
-    i_hash, i_body, i_salt = (keys.index(k) for k in ("hash", "payload_body", "salt"))
-    # One trace is one agent run: small enough to hold, and useful only as a whole tree.
-    held: list[Item] | None = [] if scope.trace_id else None
-    try:
-        for rows in result.partitions(batch):
-            # Plain tuples: indexing one is about half the cost of indexing a Row.
-            items = [
-                (build(row), row[i_hash], row[i_body], row[i_salt]) for row in map(tuple, rows)
-            ]
-            replayer.check(items)
+    # Only what is checked or shown (content_hash is an ingest-side lookup key).
+    stmt = stmt.with_only_columns(*COLUMNS, maintain_column_froms=True)
+    with row_batches(session, stmt, batch) as (keys, batches):
+        replayer = Replayer(session, public_key, keys)
+        # One trace is one agent run: small enough to hold, and useful only as a whole tree.
+        held: list[Row] | None = [] if scope.trace_id else None
+        for rows in batches:
+            lines = replayer.check(rows)
             if held is None:
-                yield _lines(items, replayer.outcome.bad)
+                yield b"".join(lines)
             else:
-                held.extend(items)
-    finally:
-        result.close()  # also when the client goes away mid-stream
+                held.extend(rows)
     trailer = replayer.trailer(scope)
     if held is not None:
-        nodes, summary = tree_order([_event(item, replayer.outcome.bad) for item in held])
+        nodes, summary = tree_order([replayer.event(row) for row in held])
         yield b"".join(orjson.dumps(node) + b"\n" for node in nodes)
         trailer["trailer"]["tree"] = {"trace_id": scope.trace_id, **summary}
     yield orjson.dumps(trailer) + b"\n"
-
-
-def _event(item: Item, bad: set[int]) -> dict[str, Any]:
-    """The event as ``GET /v1/events`` shows it, plus ``verified``."""
-    record, stored_hash, body, _ = item
-    event = dict(record)
-    del event["v"]
-    event["hash"] = stored_hash
-    if body is None:
-        event.update(attributes=None, raw=None, erased=True)
-    else:
-        payload = orjson.loads(body)
-        event.update(attributes=payload["attributes"], raw=payload["raw"], erased=False)
-    event["verified"] = record["seq"] not in bad
-    return event
-
-
-def _lines(items: Sequence[Item], bad: set[int]) -> bytes:
-    return b"".join(orjson.dumps(_event(item, bad)) + b"\n" for item in items)

@@ -56,7 +56,12 @@ def row_batches(
         rows = cursor.stream(compiled.string, params, size=chunk)
         try:
             first = list(islice(rows, batch))  # executes; description is known after
-            keys = [d.name for d in cursor.description or ()]
+            # ...unless no row came back: then the statement names the columns.
+            keys = (
+                [d.name for d in cursor.description]
+                if cursor.description
+                else list(stmt.selected_columns.keys())
+            )
             yield keys, _chunks(first, rows, batch)
         finally:
             rows.close()  # cancels the query if the reader stopped early

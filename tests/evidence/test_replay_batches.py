@@ -80,6 +80,20 @@ def test_scoped_replay_across_batches_checks_each_link_and_anchor(
     assert trailer["anchored"] == len([r for r in records if r["seq"] <= made["tree_size"]])
 
 
+def test_a_scope_that_matches_nothing_answers_an_empty_verified_replay(
+    client: TestClient, app: Any, settings: Settings
+) -> None:
+    fill(client, 12)
+    checkpoint(client)
+    records, trailer = run(app, settings, Scope(actor="nobody@example.com"))
+    assert records == [] and trailer["verified"] is True
+    # Through the API as well: a complete NDJSON body ending in its trailer.
+    answer = client.get("/v1/replay", params={"actor": "nobody@example.com", "to_seq": 5})
+    assert answer.status_code == 200
+    lines = [orjson.loads(line) for line in answer.content.splitlines()]
+    assert len(lines) == 1 and lines[0]["trailer"]["verified"] is True
+
+
 def test_a_verified_line_is_the_stored_event_plus_verified(
     client: TestClient, app: Any, settings: Settings
 ) -> None:

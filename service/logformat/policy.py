@@ -23,7 +23,7 @@ SERVER_ONLY_PREFIXES = (
     "checkpoint.",
     "console.",
 )
-SERVER_ONLY_ACTIONS = frozenset({"event.erase", "audit.read", "rules.reload"})
+SERVER_ONLY_ACTIONS = frozenset({"event.erase", "audit.read", "rules.reload", "rules.tick"})
 
 
 def is_server_only_action(action: str) -> bool:

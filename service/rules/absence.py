@@ -18,6 +18,9 @@ Semantics, on event time with a processing-time decision:
   per group, an evaluation dated after the deploy hides the older ones, and the rule
   asks "was this version evaluated within `within` of its deploy, as far as the log knew
   when the deploy was judged".
+* On a quiet log nothing would arrive to decide a held trigger: the live runner then
+  appends a `rules.tick` record once the grace has passed by the wall clock
+  (`RuleRunner._tick_if_due`); the engine moves processing time to its `received_at`.
 * An evaluation that arrives after the deploy was judged changes nothing: the incident
   stays open for a responder to close.
 * A trigger older than its own source's watermark is late and not judged (counted as

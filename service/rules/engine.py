@@ -34,12 +34,12 @@ import orjson
 
 from service.rules.absence import Absence, Held
 from service.rules.dispatch import vendor_index
-from service.rules.eventtime import Clocks, EventTimePolicy, Observed, SourceClock
+from service.rules.eventtime import Clocks, EventTimePolicy, Observed, SourceClock, is_tick
 from service.rules.fields import Getter, make_getter
 from service.rules.model import Event, Firing, Predicate, Rule
 from service.rules.previous import Previous, Value
 from service.rules.seen import InMemorySeenStore, SeenStore
-from service.rules.timeutil import from_us, span_us
+from service.rules.timeutil import from_us, span_us, to_us
 from service.rules.windows import Hit, Key, Match, Window
 
 _SWEEP_EVERY = 4096
@@ -218,13 +218,22 @@ class Engine:
         """Rebuild state from an already-processed event without emitting firings."""
         self.process(event, emit=False)
 
-    def process(self, event: Event, *, emit: bool = True) -> list[Firing]:
-        seen = self.clocks.observe(event)
-        t = seen.t
-        seq = int(event["seq"])
-        if seen.skewed:
-            self.skewed_events += 1
+    def next_due(self) -> int | None:
+        """When the earliest held trigger may be decided (microseconds), if any."""
+        dues = [a.held[0][0] for a in self._absences.values() if a.held]
+        return min(dues) if dues else None
+
+    def _tick(self, event: Event, emit: bool) -> list[Firing]:
+        """A clock tick: processing time moves to its `received_at`; windows and held
+        triggers that this decides are decided, as any event would decide them."""
+        received = event.get("received_at")
+        if received:
+            self.clocks.advance(to_us(received))
         out: list[Firing] = []
+        self._decide(out, emit)
+        return out
+
+    def _decide(self, out: list[Firing], emit: bool) -> None:
         combined = self.clocks.combined
         for closing_rule, window in self._closers:
             if window.sources:
@@ -235,6 +244,17 @@ class Engine:
         for rule_id, absence in self._absences.items():
             for held in absence.decide(now=self.clocks.now):
                 self._on_absent(self.rules[rule_id], held, out, emit)
+
+    def process(self, event: Event, *, emit: bool = True) -> list[Firing]:
+        if is_tick(event):
+            return self._tick(event, emit)
+        seen = self.clocks.observe(event)
+        t = seen.t
+        seq = int(event["seq"])
+        if seen.skewed:
+            self.skewed_events += 1
+        out: list[Firing] = []
+        self._decide(out, emit)
         late = seen.late
         excluded_from: list[str] = []
         sources = (seen.source,)
@@ -273,6 +293,7 @@ class Engine:
             self.clocks.count_late(seen.source, dict.fromkeys(excluded_from))
         self._processed += 1
         if self._processed % _SWEEP_EVERY == 0:
+            combined = self.clocks.combined
             for window in self._windows.values():
                 window.sweep(watermark=combined(window.sources.values()))
             for absence in self._absences.values():

@@ -77,6 +77,16 @@ class Observed:
     arrival: int = 0  # its received_at (its time when it has none)
 
 
+# Custody's own records are not correlated (see `service.rules.logread`), except the
+# runner's clock ticks, which only move processing time (`Clocks.now`) forward.
+INTERNAL_SOURCE = "custody"
+TICK_ACTION = "rules.tick"
+
+
+def is_tick(event: Mapping[str, Any]) -> bool:
+    return event.get("action") == TICK_ACTION and event.get("source") == INTERNAL_SOURCE
+
+
 class Clocks:
     """Per-source clocks and the arrival clock (newest received_at seen)."""
 
@@ -119,6 +129,11 @@ class Clocks:
             source.max_t = t
         late = t < source.max_t - source.lateness
         return Observed(source=source, t=t, late=late, skewed=skewed, arrival=arrival)
+
+    def advance(self, arrival: int) -> None:
+        """Processing time moves to `arrival` (a tick): no source's clock changes."""
+        if self.now is None or arrival > self.now:
+            self.now = arrival
 
     def count_late(self, source: SourceClock, rules: Iterable[str]) -> None:
         source.late += 1

@@ -10,11 +10,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from service.auditlog.models import LogPayload, LogRecord
 from service.logformat import format_time, parse_time
+from service.rules.eventtime import INTERNAL_SOURCE, TICK_ACTION
 from service.rules.timeutil import span_us, to_us
 
 if TYPE_CHECKING:
@@ -24,7 +25,9 @@ _STREAM = 2000
 # Custody's own records (audited reads, token and incident changes) carry the server's
 # clock; fed to the engine they would push its watermark past backfilled or delayed
 # shipper events and turn those "late". Rules correlate what shippers send.
-INTERNAL_SOURCE = "custody"
+# ...except the runner's clock ticks (`TICK_ACTION`): on a quiet log they carry
+# processing time forward, so triggers held for their grace (`custom.not_preceded_by`)
+# are decided; being records, backtests see them exactly as the live run did.
 
 
 R = LogRecord
@@ -85,7 +88,7 @@ def read_batch(
 ) -> tuple[list[dict[str, Any]], int | None]:
     """(events to correlate, last seq read) of the next `limit` records after `after_seq`."""
     rows = session.execute(_select(after_seq, None).limit(limit)).all()
-    events = [_event(row) for row in rows if row[3] != INTERNAL_SOURCE]
+    events = [_event(row) for row in rows if row[3] != INTERNAL_SOURCE or row[4] == TICK_ACTION]
     return events, (int(rows[-1][0]) if rows else None)
 
 
@@ -98,7 +101,9 @@ def stream_events(
     until: datetime | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Events in seq order with flat memory; `since`/`until` filter on event time."""
-    stmt = _select(after_seq, to_seq).where(LogRecord.source != INTERNAL_SOURCE)
+    stmt = _select(after_seq, to_seq).where(
+        or_(LogRecord.source != INTERNAL_SOURCE, LogRecord.action == TICK_ACTION)
+    )
     if since is not None:
         stmt = stmt.where(LogRecord.time >= format_time(since))
     if until is not None:

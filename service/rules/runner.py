@@ -14,22 +14,24 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.auditlog.chain import read_head
+from service.auditlog.chain import read_head, record_internal
 from service.config import Settings
 from service.db import session_scope
 from service.evidence.anchors import anchor_opened
 from service.incidents import flows
 from service.incidents.sla import SlaPolicy, policy_of
+from service.logformat import format_time
 from service.logging import get_logger
 from service.rules import snapshot, store
 from service.rules.engine import Engine
-from service.rules.eventtime import CountDelta, EventTimePolicy
+from service.rules.eventtime import TICK_ACTION, CountDelta, EventTimePolicy
 from service.rules.logread import read_batch, replay_start, stream_events
 from service.rules.model import Firing
 from service.rules.ruleset import RuleSet, load_rule_set
@@ -54,8 +56,12 @@ class RuleRunner:
         signing_key_path: Path | None = None,
         policy: EventTimePolicy | None = None,
         snapshot_every: float = 30.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.rules_dir = rules_dir
+        # Wall-clock seconds, read only to decide when a quiet log needs a tick (tests
+        # hold it back to look at the state before a grace has passed).
+        self.clock = clock
         # Where the checkpoint anchoring newly opened incidents is signed (None: unsigned,
         # the anchor is then the first periodic checkpoint covering the open).
         self.signing_key_path = signing_key_path
@@ -75,6 +81,7 @@ class RuleRunner:
         self._status_dirty = False
         self._late_unlogged: Counter[str] = Counter()
         self._late_logged_at = 0.0
+        self._ticked_for: int | None = None
 
     def run_once(self, factory: sessionmaker[Session]) -> bool:
         # Look before locking: on SQLite the lease is the database write lock, and an
@@ -88,8 +95,9 @@ class RuleRunner:
                     self._rebuild(session, state)
                 finally:
                     self._seen.session = None
-            if read_head(session)[0] <= state.cursor:
-                return False
+            idle = read_head(session)[0] <= state.cursor
+        if idle:
+            return self._tick_if_due(factory)
         try:
             with session_scope(factory) as session:
                 state = store.lock_state(session)
@@ -108,6 +116,24 @@ class RuleRunner:
         finally:
             self._seen.session = None
         return done > 0
+
+    def _tick_if_due(self, factory: sessionmaker[Session]) -> bool:
+        """On a quiet log, append a clock tick once a held trigger's grace has passed, so
+        it is decided now rather than whenever the next event arrives. The tick is a
+        record (server-only action), so a backtest replays the same decision."""
+        due = self._engine.next_due() if self._engine is not None else None
+        if due is None or due == self._ticked_for or self.clock() * 1_000_000 <= due:
+            return False
+        with session_scope(factory) as session:
+            record_internal(
+                session=session,
+                action=TICK_ACTION,
+                actor={"type": "service", "id": "rules-runner"},
+                resource={"type": "rules", "id": "clock"},
+                attributes={"due": format_time(from_us(due))},
+            )
+        self._ticked_for = due
+        return True
 
     def _record_error(self, factory: sessionmaker[Session], exc: BaseException) -> None:
         """Best effort: the rules status shows the last failure."""

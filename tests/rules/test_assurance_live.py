@@ -11,7 +11,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from service.db import session_scope
+from service.rules import load_rules
+from service.rules.engine import Engine
 from service.rules.eventtime import EventTimePolicy
+from service.rules.logread import stream_events
 from tests.adapters.helpers import fixture
 from tests.adapters.test_ingest_api import body_of
 from tests.rules import live
@@ -58,6 +62,7 @@ def test_deploy_without_evaluation_opens_an_incident_with_its_runbook(
     )[2:]  # fmt: skip
     # A grace of one second instead of the default five minutes, so the test need not wait.
     task = live.runner(live.REPO / "rules", policy=EventTimePolicy(lateness=timedelta(seconds=1)))
+    task.clock = lambda: 0.0  # however slow this machine, no tick before the checks below
     live.drain(task, sessions)
     # Both reports found successful attacks: deploying those models is the other rule's
     # case, at once. The unevaluated deploy is not judged yet: an evaluation may still come.
@@ -66,6 +71,7 @@ def test_deploy_without_evaluation_opens_an_incident_with_its_runbook(
         ("model_deployed_after_failed_adversarial_eval", "mockllm/model"),
     }
     time.sleep(1.1)
+    task.clock = time.time
     live.ingest(client, [{"time": _now(), "source": "gateway", "action": "model.invoke",
                           "resource": {"type": "model", "id": "support-bot"}}])  # fmt: skip
     live.drain(task, sessions)
@@ -85,6 +91,37 @@ def test_deploy_without_evaluation_opens_an_incident_with_its_runbook(
     before = live.incidents(sessions)
     live.drain(live.runner(live.REPO / "rules"), sessions)
     assert live.incidents(sessions) == before
+
+
+def test_a_quiet_log_decides_a_held_deploy_with_a_clock_tick(
+    client: TestClient, sessions: Any
+) -> None:
+    [deploy] = live.ingest(client, [_deploy("support-bot", "8")])
+    policy = EventTimePolicy(lateness=timedelta(seconds=1))
+    task = live.runner(live.REPO / "rules", policy=policy, clock=lambda: 0.0)
+    live.drain(task, sessions)
+    assert _incidents(client) == []  # held: an evaluation may still come
+    time.sleep(1.1)
+    # Nothing else arrives. Once the grace is over by the wall clock, the runner appends
+    # a clock tick and decides on it.
+    task.clock = time.time
+    live.drain(task, sessions)
+    [incident] = _incidents(client)
+    assert incident["rule_name"] == RULE and incident["evidence"] == [deploy]
+    live.drain(task, sessions)
+    ticks = client.get("/v1/events", params={"source": "custody", "action": "rules.tick"})
+    [tick] = ticks.json()["items"]
+    assert tick["seq"] > deploy and tick["actor"]["id"] == "rules-runner"
+    # The tick is a record: an engine replaying the log makes the same decision.
+    rules, errors = load_rules(directory=live.REPO / "rules")
+    assert not errors
+    engine = Engine(rules, policy=policy)
+    with session_scope(sessions) as session:
+        firings = [f for e in stream_events(session=session) for f in engine.process(e)]
+    assert [(f.rule_id, f.evidence) for f in firings] == [(incident["rule_id"], (deploy,))]
+    # Only the server ticks: a shipper cannot move the rules' clock.
+    forged = client.post("/v1/events", json=[{**_deploy("x", "1"), "action": "rules.tick"}])
+    assert forged.status_code == 422 and "action" in forged.text
 
 
 def _incidents(client: TestClient) -> list[dict[str, Any]]:

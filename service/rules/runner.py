@@ -85,8 +85,9 @@ class RuleRunner:
 
     def run_once(self, factory: sessionmaker[Session]) -> bool:
         # Look before locking: on SQLite the lease is the database write lock, and an
-        # idle poll must not contend with ingest for it.
-        with session_scope(factory) as session:
+        # idle poll must not contend with ingest for it, so this is a plain (deferred,
+        # read-only) transaction, not `session_scope`'s writer; closing rolls it back.
+        with factory() as session:
             state = store.read_state(session)
             if self._engine is None or state.generation != self._generation:
                 # Build while idle too (read-only), so the first event after a start or

@@ -4,6 +4,7 @@ out of order, dedup, restart and crash recovery, racing runners, broken rule fil
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -220,3 +221,28 @@ def test_shuffled_ingest_batches_match_backtest(
     assert {i["dedup_key"]: tuple(i["evidence_seqs"]) for i in body["incidents"]} == {
         k: v[1] for k, v in got.items()
     }
+
+
+def test_an_idle_poll_does_not_wait_for_the_sqlite_write_lock(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """Ingest holds SQLite's one write lock while it appends; a runner with nothing to do
+    must answer its poll from a read transaction instead of queueing behind it."""
+    path = tmp_path / "custody.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    engine = make_engine(f"sqlite:///{path}")
+    factory = make_sessionmaker(engine)
+    task = live.runner(live.REPO / "rules")
+    assert task.run_once(factory) is False  # built, and idle: nothing in the log yet
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # an appender holding the write lock
+    answers: list[bool] = []
+    poll = threading.Thread(target=lambda: answers.append(task.run_once(factory)))
+    poll.start()
+    poll.join(timeout=5)  # a writer would wait for busy_timeout (30 s), then fail
+    answered_while_locked = not poll.is_alive()
+    writer.execute("ROLLBACK")
+    poll.join()
+    writer.close()
+    engine.dispose()
+    assert answered_while_locked and answers == [False]

@@ -50,6 +50,27 @@ def _pg_exec(sql: str) -> None:
         c.execute(sql)
 
 
+def pg_copy_of(template_db: str) -> Iterator[str]:
+    """A fresh database made from `template_db`, dropped afterwards (for fixtures)."""
+    name = f"custody_t_{uuid.uuid4().hex[:12]}"
+    _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    yield _pg_url(name)
+    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def service_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    """The settings the tests run the service with, on `database_url`."""
+    return Settings(
+        database_url=database_url,
+        log_format="json",
+        run_background=False,
+        signing_key_path=tmp_path / "signing-key.pem",
+        rules_dir=REPO / "rules",
+        runbooks_dir=REPO / "runbooks",
+        **overrides,
+    )
+
+
 def _pg_url(database: str) -> str:
     return make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
 
@@ -84,33 +105,18 @@ def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
         shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
         return
-    template_db: str = request.getfixturevalue("pg_template")
-    name = f"custody_t_{uuid.uuid4().hex[:12]}"
-    _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    yield _pg_url(name)
-    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from pg_copy_of(request.getfixturevalue("pg_template"))
 
 
 @pytest.fixture
 def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh PostgreSQL database for tests that only make sense there."""
-    template_db: str = request.getfixturevalue("pg_template")
-    name = f"custody_t_{uuid.uuid4().hex[:12]}"
-    _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    yield _pg_url(name)
-    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from pg_copy_of(request.getfixturevalue("pg_template"))
 
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=db_url,
-        log_format="json",
-        run_background=False,
-        signing_key_path=tmp_path / "signing-key.pem",
-        rules_dir=REPO / "rules",
-        runbooks_dir=REPO / "runbooks",
-    )
+    return service_settings(db_url, tmp_path)
 
 
 @pytest.fixture

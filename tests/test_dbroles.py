@@ -28,7 +28,7 @@ from service.config import Settings
 from service.db import make_engine, session_scope
 from service.dbroles import TABLE_GRANTS
 from service.worker import build_tasks
-from tests.conftest import REPO, _pg_exec, event
+from tests.conftest import _pg_exec, event, service_settings
 
 LOG_TABLES = ("log_records", "log_payloads")
 
@@ -68,14 +68,7 @@ def connect(url: str) -> psycopg.Connection[Any]:
 
 @pytest.fixture
 def runtime_settings(runtime_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=runtime_url,
-        log_format="json",
-        run_background=False,
-        signing_key_path=tmp_path / "signing-key.pem",
-        rules_dir=REPO / "rules",
-        runbooks_dir=REPO / "runbooks",
-    )
+    return service_settings(runtime_url, tmp_path)
 
 
 @pytest.fixture

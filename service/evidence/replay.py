@@ -32,7 +32,7 @@ from service.auditlog.archived import archived_ranges
 from service.auditlog.models import LogPayload, LogRecord
 from service.auditlog.verify import erased_seqs
 from service.evidence.checkpoints import latest, to_checkpoint
-from service.evidence.errors import EvidenceError, MissingNodeError
+from service.evidence.errors import EvidenceError
 from service.evidence.merkle import NodeKey
 from service.evidence.multiproof import root_with_leaves
 from service.evidence.schemas import Scope
@@ -82,21 +82,15 @@ class Outcome:
             self.first_bad_seq, self.reason = seq, reason
 
 
-class _CachedNodes:
+class _CachedNodes(SqlNodeStore):
     """Stored nodes remembered across batches: consecutive batches need mostly the same
     large subtrees beside them, so each lookup asks only for the few new ones."""
 
     LIMIT = 100_000  # entries (~10 MB); far more than a stream of any length reuses
 
-    def __init__(self, store: SqlNodeStore) -> None:
-        self.store = store
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
         self.known: dict[NodeKey, bytes] = {}
-
-    def get(self, level: int, index: int) -> bytes:
-        found = self.get_many([(level, index)])
-        if (level, index) not in found:
-            raise MissingNodeError(level, index)
-        return found[(level, index)]
 
     def get_many(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
         known = self.known
@@ -104,14 +98,14 @@ class _CachedNodes:
         if missing:
             if len(known) > self.LIMIT:
                 known.clear()
-            known.update(self.store.get_many(missing))
+            known.update(super().get_many(missing))
         return {key: known[key] for key in keys if key in known}
 
 
 class Replayer:
     def __init__(self, session: Session, public_key: Ed25519PublicKey, keys: Sequence[str]) -> None:
         self.session = session
-        self.store = _CachedNodes(SqlNodeStore(session))
+        self.store = _CachedNodes(session)
         self.erased = erased_seqs(session)
         # The first record after an archived range links to the hash its log.archive
         # record names (the predecessor now lives in the bundle).

@@ -23,7 +23,7 @@ from service.config import Settings
 from service.db import session_scope
 from service.evidence.checkpoints import checkpoint_now, signer
 from service.evidence.keys import public_key_pem
-from tests.conftest import REPO, _pg_exec, _pg_url, event
+from tests.conftest import _pg_exec, _pg_url, event, pg_copy_of, service_settings
 
 PARTITION = 10
 
@@ -42,23 +42,13 @@ def small_template() -> Iterator[str]:
 
 @pytest.fixture
 def small_url(small_template: str) -> Iterator[str]:
-    name = f"custody_t_{uuid.uuid4().hex[:12]}"
-    _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{small_template}"')
-    yield _pg_url(name)
-    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from pg_copy_of(small_template)
 
 
 @pytest.fixture
 def small_settings(small_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=small_url,
-        log_format="json",
-        run_background=False,
-        signing_key_path=tmp_path / "signing-key.pem",
-        rules_dir=REPO / "rules",
-        runbooks_dir=REPO / "runbooks",
-        log_partition_size=PARTITION,
-        archive_dir=tmp_path / "archive",
+    return service_settings(
+        small_url, tmp_path, log_partition_size=PARTITION, archive_dir=tmp_path / "archive"
     )
 
 

@@ -19,8 +19,8 @@ SEVERITIES = ["info", "low", "medium", "high", "critical"]
 N = 300
 
 
-# An empty directory: these incidents need no runbook.
-NO_RUNBOOKS = Policy(runbooks_dir=Path("/nonexistent"), sla=SlaPolicy())
+# A directory that does not exist: these incidents need no runbook.
+NO_RUNBOOKS = Policy(runbooks_dir=Path(__file__).parent / "no-runbooks-here", sla=SlaPolicy())
 
 
 @pytest.fixture

@@ -49,27 +49,66 @@ class Hit:
 
 
 class _Group:
-    __slots__ = ("anchor", "items", "pending", "times")
+    __slots__ = ("_latest", "_refs", "anchor", "items", "pending", "times")
 
     def __init__(self) -> None:
         self.times: list[int] = []
         self.items: list[Match] = []
         self.pending: list[Match] = []  # matches no firing has reported yet
         self.anchor: int | None = None
+        # value -> time of its newest match: a window reaching the newest match holds
+        # exactly the values seen since its start, so value_count need not scan it (a
+        # pipeline pulling weights keeps thousands of matches per hour in one group).
+        self._latest: dict[Any, int] | None = None
+        # ref -> matches held: a sequence missing one of its rules cannot complete, which
+        # spares scanning a window of logins for a burst that never happened.
+        self._refs: dict[int, int] | None = None
 
     def insert(self, match: Match) -> int:
         # bisect_right keeps arrival order among equal times: ties go to the earlier arrival.
         idx = bisect_right(self.times, match.t)
         self.times.insert(idx, match.t)
         self.items.insert(idx, match)
+        latest = self._latest
+        if latest is not None and latest.get(match.value, match.t) <= match.t:
+            latest[match.value] = match.t
+        if self._refs is not None:
+            self._refs[match.ref] = self._refs.get(match.ref, 0) + 1
         return idx
 
     def prune(self, before: int) -> None:
         n = bisect_left(self.times, before)
         if n:
+            if self._refs is not None:
+                for m in self.items[:n]:
+                    self._refs[m.ref] -= 1
             del self.times[:n]
             del self.items[:n]
             self.pending = [m for m in self.pending if m.t >= before]
+            if self._latest is not None:
+                self._latest = {v: t for v, t in self._latest.items() if t >= before}
+
+    def drop_first(self, n: int) -> None:
+        del self.times[:n]
+        del self.items[:n]
+        self._latest = None
+        self._refs = None
+
+    def holds_refs(self, refs: tuple[int, ...]) -> bool:
+        """Is there at least one match of each of `refs`?"""
+        if self._refs is None:
+            self._refs = {}
+            for m in self.items:
+                self._refs[m.ref] = self._refs.get(m.ref, 0) + 1
+        return all(self._refs.get(ref, 0) > 0 for ref in refs)
+
+    def distinct_since(self, start: int) -> int:
+        """Distinct non-null values among the matches at or after `start`."""
+        if self._latest is None:
+            self._latest = {}
+            for m in self.items:
+                self._latest[m.value] = m.t  # items are in time order
+        return sum(1 for v, t in self._latest.items() if t >= start and v is not None)
 
 
 class Window:
@@ -112,9 +151,15 @@ class Window:
             starts: range = range(first_start, first_start + 1)
         else:
             starts = range(first_start, idx + 1)
+        if self.type is CorrelationType.TEMPORAL_ORDERED and not group.holds_refs(self.sequence):
+            return None
         for lo in starts:
             hi = bisect_right(times, times[lo] + self.span)
-            if self._holds(group.items, lo, hi, idx):
+            if self.type is CorrelationType.VALUE_COUNT and hi == len(times):
+                held = self.op.holds(group.distinct_since(times[lo]), self.count)
+            else:
+                held = self._holds(group.items, lo, hi, idx)
+            if held:
                 return self._report(group, key, times[lo], times[hi - 1])
         return None
 
@@ -130,8 +175,7 @@ class Window:
             if self._holds(group.items, 0, hi, None):
                 window = group.items[:hi]
                 hits.append(_hit(key, window))
-            del group.times[:hi]
-            del group.items[:hi]
+            group.drop_first(hi)
             if group.items:
                 group.anchor = group.times[0]
                 heapq.heappush(self._closing, (group.anchor + self.span, next(self._tick), key))

@@ -1,6 +1,6 @@
 """Rules engine throughput versus ingest throughput, measured in the same run.
 
-    .venv/bin/python bench/rules.py [--events 200000] [--database-url URL] [--runner] [--heavy]
+    .venv/bin/python bench/rules.py [--events 200000] [--database-url URL] [--runner] [--heavy|--noisy]
 
 1. Ingest: the synthetic events go through the HTTP ingest path in-process (ASGI app,
    POST /v1/events, batches of 1000) into a fresh SQLite file (or --database-url, which
@@ -8,7 +8,9 @@
 2. Engine: the same events, as stored-event dicts, through one Engine with the full
    shipped pack (what the runner does per batch, minus the database read).
 3. --runner: the live runner over the stored log (DB read, incidents, counters, cursor).
-   --heavy: an incident-heavy mix (one incident-opening event per 14, distinct groups).
+   The default mix is an ordinary day (about one firing per 1,400 events); --heavy adds
+   one incident-opening event per 14 (distinct groups); --noisy draws every actor and
+   address at random, so most admin changes and dataset writes fire (one in ~13).
 4. --startup: after the runner, time a fresh runner's start-up (snapshot + warm) and
    its first batch, as a restarted worker would.
 
@@ -92,6 +94,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--runner", action="store_true", help="also time the live runner")
     parser.add_argument("--heavy", action="store_true", help="incident-heavy mix (1 in 14)")
+    parser.add_argument("--noisy", action="store_true", help="random actors: 1 firing in ~13")
     parser.add_argument("--startup", action="store_true", help="time a restarted runner")
     args = parser.parse_args()
 
@@ -100,7 +103,7 @@ def main() -> None:
     logging.disable(logging.INFO)
     rules, errors = load_rules(directory=ROOT / "rules")
     assert not errors, errors
-    events = synthetic_events(count=args.events, seed=1)
+    events = synthetic_events(count=args.events, seed=1, noisy=args.noisy)
     if args.heavy:
         events = incident_heavy(events)
     with tempfile.TemporaryDirectory() as tmp:

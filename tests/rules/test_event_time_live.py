@@ -257,7 +257,7 @@ def test_restarts_resume_from_the_snapshot(client: TestClient, sessions: Any) ->
     """A worker killed after every batch still advances, and each start-up warms only
     the events since the last snapshot, not the whole window."""
     rules, _ = load_rules(directory=RULES)
-    seqs = live.ingest(client, synthetic_events(count=1200, seed=5))
+    seqs = live.ingest(client, synthetic_events(count=1200, seed=5, noisy=True))
     want = live.expected(sessions, rules, to_seq=seqs[-1])
     assert len(want) > 3
     starts = []

@@ -85,7 +85,7 @@ def test_dedup_into_open_incident_then_new_after_close(
 def _shipped_run(client: TestClient, count: int = 1500) -> tuple[list[Any], int]:
     rules, errors = load_rules(directory=live.REPO / "rules")
     assert not errors
-    seqs = live.ingest(client, synthetic_events(count=count, seed=7))
+    seqs = live.ingest(client, synthetic_events(count=count, seed=7, noisy=True))
     return rules, seqs[-1]
 
 

@@ -129,12 +129,13 @@ def record_change(
         details=details or {},
         attributes=attributes or {},
     )
-    return record_changes(session=session, changes=[change])[0]
+    return record_changes(session=session, changes=[change], ids=True)[0]
 
 
-def record_changes(*, session: Session, changes: Sequence[Change]) -> list[int]:
+def record_changes(*, session: Session, changes: Sequence[Change], ids: bool = False) -> list[int]:
     """Log records (one append), timeline rows and outbox rows for `changes`, in order,
-    one statement per table; returns the timeline row ids."""
+    one statement per table. With `ids`, returns the timeline row ids: only when needed,
+    since on SQLite an ordered RETURNING inserts one row per statement."""
     request_id = structlog.contextvars.get_contextvars().get("request_id")
     events = []
     for c in changes:
@@ -181,9 +182,9 @@ def record_changes(*, session: Session, changes: Sequence[Change]) -> list[int]:
         if notice is not None:
             notices.append(notice)
         _announce(c.incident, kind=c.kind, changes=c.changes, actor=c.actor)
-    ids = insert_rows(session, TimelineEntry, entries, returning=TimelineEntry.id)
+    made = insert_rows(session, TimelineEntry, entries, returning=TimelineEntry.id if ids else None)
     outbox.enqueue(session=session, rows=notices)
-    return list(ids)
+    return list(made)
 
 
 def _announce(

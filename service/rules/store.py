@@ -76,9 +76,11 @@ def bump_generation(*, session: Session) -> int:
     return int(row.generation)
 
 
-def _upsert(session: Session, table: Any) -> Any:
+def _upsert(session: Session, model: Any) -> Any:
+    """INSERT ... ON CONFLICT on the model's table, for `_execute` (Core: the ORM's bulk
+    path adds per-row bookkeeping to statements the runner issues every batch)."""
     dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model.__table__)
 
 
 class DbSeenStore:
@@ -156,7 +158,7 @@ class DbSeenStore:
             },
         )
         for start in range(0, len(rows), _CHUNK):
-            self.session.execute(stmt, rows[start : start + _CHUNK])
+            self.session.connection().execute(stmt, rows[start : start + _CHUNK])
         count = len(rows)
         self._dirty.clear()
         if len(self._cache) > 200_000:  # bounded memory: the table is the source of truth
@@ -202,7 +204,7 @@ def add_stats(*, session: Session, deltas: Mapping[str, StatsDelta]) -> None:
         return
     stmt = _upsert(session, RuleStats)
     t = RuleStats
-    session.execute(
+    session.connection().execute(
         stmt.on_conflict_do_update(
             index_elements=["rule_id"],
             set_={
@@ -245,7 +247,7 @@ def save_clocks(*, session: Session, clocks: Clocks, delta: CountDelta) -> None:
     if rows:
         stmt = _upsert(session, RuleSource)
         t, new = RuleSource, stmt.excluded
-        session.execute(
+        session.connection().execute(
             stmt.on_conflict_do_update(
                 index_elements=["source"],
                 set_={
@@ -264,7 +266,7 @@ def save_clocks(*, session: Session, clocks: Clocks, delta: CountDelta) -> None:
     ]
     if late_rows:
         stmt = _upsert(session, RuleLate)
-        session.execute(
+        session.connection().execute(
             stmt.on_conflict_do_update(
                 index_elements=["source", "rule_id"],
                 set_={"count": RuleLate.count + stmt.excluded.count},

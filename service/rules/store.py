@@ -32,6 +32,21 @@ _SEEN_LOOKUP = select(_SEEN.c.last_seen_us).where(
 )
 # Keys per SELECT: well under both databases' bind-parameter limits.
 _CHUNK = 400
+# PostgreSQL takes a batch's keys as arrays, one round trip per statement: an IN list
+# or an executemany costs a round trip (or a plan) per chunk or row.
+# (A join against the array, not `key = ANY(...)`: on a young table with stale statistics
+# the planner would scan every key of the rule and compare each with the whole array.)
+_PG_SEEN_FETCH = text(
+    "SELECT s.key, s.last_seen_us FROM unnest(CAST(:keys AS varchar[])) AS k(key) "
+    "JOIN rule_seen s ON s.rule_id = :rule_id AND s.key = k.key"
+)
+_PG_SEEN_UPSERT = text(
+    "INSERT INTO rule_seen (rule_id, key, last_seen_us) "
+    "SELECT * FROM unnest(CAST(:rule_ids AS varchar[]), CAST(:keys AS varchar[]), "
+    "CAST(:times AS bigint[])) "
+    "ON CONFLICT (rule_id, key) DO UPDATE "
+    "SET last_seen_us = GREATEST(rule_seen.last_seen_us, EXCLUDED.last_seen_us)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,17 +131,20 @@ class DbSeenStore:
         batch that needs them does not look each one up on its own."""
         assert self.session is not None, "bind a session before processing"
         connection = self.session.connection()
+        postgres = connection.dialect.name == "postgresql"
         for rule_id, keys in wanted.items():
             missing = [k for k in keys if (rule_id, k) not in self._cache]
-            for start in range(0, len(missing), _CHUNK):
-                chunk = missing[start : start + _CHUNK]
-                found = dict(
-                    connection.execute(
-                        select(_SEEN.c.key, _SEEN.c.last_seen_us).where(
-                            _SEEN.c.rule_id == rule_id, _SEEN.c.key.in_(chunk)
-                        )
-                    ).all()
+            step = (len(missing) or 1) if postgres else _CHUNK
+            for start in range(0, len(missing), step):
+                chunk = missing[start : start + step]
+                stmt = (
+                    _PG_SEEN_FETCH.bindparams(rule_id=rule_id, keys=chunk)
+                    if postgres
+                    else select(_SEEN.c.key, _SEEN.c.last_seen_us).where(
+                        _SEEN.c.rule_id == rule_id, _SEEN.c.key.in_(chunk)
+                    )
                 )
+                found: dict[str, int] = dict(connection.execute(stmt).all())
                 for key in chunk:
                     at = found.get(key)
                     self._cache[(rule_id, key)] = None if at is None else from_us(int(at))
@@ -143,6 +161,17 @@ class DbSeenStore:
         if not self._dirty:
             return 0
         assert self.session is not None
+        connection = self.session.connection()
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                _PG_SEEN_UPSERT,
+                {
+                    "rule_ids": [r for r, _ in self._dirty],
+                    "keys": [k for _, k in self._dirty],
+                    "times": [to_us(at) for at in self._dirty.values()],
+                },
+            )
+            return self._flushed()
         rows = [
             {"rule_id": r, "key": k, "last_seen_us": to_us(at)}
             for (r, k), at in self._dirty.items()
@@ -158,8 +187,11 @@ class DbSeenStore:
             },
         )
         for start in range(0, len(rows), _CHUNK):
-            self.session.connection().execute(stmt, rows[start : start + _CHUNK])
-        count = len(rows)
+            connection.execute(stmt, rows[start : start + _CHUNK])
+        return self._flushed()
+
+    def _flushed(self) -> int:
+        count = len(self._dirty)
         self._dirty.clear()
         if len(self._cache) > 200_000:  # bounded memory: the table is the source of truth
             self._cache.clear()

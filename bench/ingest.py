@@ -159,14 +159,22 @@ def sqlite_executemany(url: str, rows: Rows) -> float:
         conn.close()
 
 
-def http_ingest(url: str, batches: list[bytes], clients: int, replicas: int) -> float:
+def http_ingest(
+    url: str, batches: list[bytes], clients: int, replicas: int, concurrency: int | None
+) -> float:
     """POST `batches` to `replicas` server processes on one database, clients spread
     over them; their appends serialize on the chain head row, nothing else."""
     token = make_token(url)
     refused: list[int] = []
     with contextlib.ExitStack() as stack:
         servers = [
-            stack.enter_context(live_server(url, CUSTODY_RUN_BACKGROUND="false"))
+            stack.enter_context(
+                live_server(
+                    url,
+                    CUSTODY_RUN_BACKGROUND="false",
+                    **({"CUSTODY_INGEST_CONCURRENCY": str(concurrency)} if concurrency else {}),
+                )
+            )
             for _ in range(replicas)
         ]
 
@@ -227,6 +235,12 @@ def main() -> None:
     parser.add_argument(
         "--replicas", type=int, nargs="+", default=[1, 2], help="server processes to compare"
     )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="CUSTODY_INGEST_CONCURRENCY of each server (default: the server's own)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="passes; medians are reported")
     parser.add_argument("--backend", nargs="+", default=["postgresql", "sqlite"])
     args = parser.parse_args()
@@ -252,7 +266,12 @@ def main() -> None:
             ceiling.append(fresh(backend, ceilings[backend]))
             for w in args.replicas:
                 ingest[w].append(
-                    fresh(backend, lambda url, w=w: http_ingest(url, batches, args.clients, w))
+                    fresh(
+                        backend,
+                        lambda url, w=w: http_ingest(
+                            url, batches, args.clients, w, args.concurrency
+                        ),
+                    )
                 )
         base = args.events / statistics.median(ceiling)
         print(f"{backend:>10}  {labels[backend]:<28}{base:>10,.0f} rows/s", flush=True)

@@ -78,13 +78,27 @@ def post_events(
     session: Session = Depends(get_deferred_session),
     settings: Settings = Depends(get_settings),
 ) -> IngestResult:
-    parsed = parse_body(
-        body,
-        request.headers.get("content-type"),
-        format=format.value if format else None,
-        max_events=settings.max_events_per_request,
-    )
-    options = IngestOptions(
+    # Bodies take turns (`service.auditlog.turns`; one at a time per process on SQLite).
+    with request.app.state.ingest_slots:
+        parsed = parse_body(
+            body,
+            request.headers.get("content-type"),
+            format=format.value if format else None,
+            max_events=settings.max_events_per_request,
+        )
+        result = ingest(
+            session=session, parsed=parsed, options=_options(settings, principal, partial)
+        )
+        session.commit()  # before the response: an acknowledged event is a committed event
+    metrics = request.app.state.metrics
+    metrics.events_ingested.inc(result.accepted)
+    metrics.events_duplicate.inc(result.duplicates)
+    metrics.events_rejected.inc(result.rejected)
+    return result
+
+
+def _options(settings: Settings, principal: Principal, partial: bool) -> IngestOptions:
+    return IngestOptions(
         limits=Limits(settings.max_attributes_bytes, settings.max_raw_bytes),
         partial=partial,
         bound_source=principal.source,
@@ -95,13 +109,6 @@ def post_events(
         if settings.content_dedup_sources
         else None,
     )
-    result = ingest(session=session, parsed=parsed, options=options)
-    session.commit()  # before the response: an acknowledged event is a committed event
-    metrics = request.app.state.metrics
-    metrics.events_ingested.inc(result.accepted)
-    metrics.events_duplicate.inc(result.duplicates)
-    metrics.events_rejected.inc(result.rejected)
-    return result
 
 
 def _ndjson(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
 from service.app import create_app
 from service.auth.schemas import Scope
@@ -35,3 +36,17 @@ def test_two_replicas_share_one_budget(pg_url: str, tmp_path: Path) -> None:
     for client, app in zip(clients, replicas, strict=True):
         client.close()
         app.state.engine.dispose()
+
+
+def test_buckets_cost_no_wal_flush(pg_url: str) -> None:
+    """Every request takes a token: the buckets table is unlogged, so a take does not wait
+    for a WAL flush (a crash only refills budgets)."""
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            kind = conn.execute(
+                text("SELECT relpersistence FROM pg_class WHERE relname = 'rate_buckets'")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert kind == "u"

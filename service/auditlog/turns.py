@@ -12,7 +12,8 @@ from service.config import Settings
 
 
 def ingest_slots(settings: Settings, engine: Engine) -> AbstractContextManager[Any]:
-    """What POST /v1/events holds while it parses, chains and commits a body.
+    """What an ingest route (`POST /v1/events`, the OTLP receiver) holds while it parses,
+    chains and commits a body.
 
     On SQLite the default is one at a time: a process's threads share one GIL and one
     write lock, and while one thread held the lock it queued for the GIL behind others

@@ -30,7 +30,7 @@ from service.auth.deps import require
 from service.auth.schemas import Principal, Scope
 from service.body import read_body
 from service.config import Settings
-from service.deps import get_session, get_settings
+from service.deps import get_deferred_session, get_settings
 from service.errors import PayloadTooLarge
 from service.otlp.decode import PROTOBUF, Item, log_records, parse_message, spans
 from service.otlp.service import OtlpResult, ingest_items
@@ -74,14 +74,15 @@ def post_traces(
     request: Request,
     principal: Principal = Depends(require(Scope.ingest)),
     body: bytes = Depends(read_body),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_deferred_session),
     settings: Settings = Depends(get_settings),
 ) -> Response:
     """OTLP traces: GenAI spans become events (others only with
     `CUSTODY_OTLP_KEEP_NON_GENAI=true`)."""
     export = ExportTraceServiceRequest()
-    kind = parse_message(body, request.headers.get("content-type"), export)
-    stored = _store(request, spans(export), principal, session, settings)
+    with request.app.state.ingest_slots:  # bodies take turns, as on /v1/events
+        kind = parse_message(body, request.headers.get("content-type"), export)
+        stored = _store(request, spans(export), principal, session, settings)
     answer = ExportTraceServiceResponse()
     if stored.result.rejected:
         answer.partial_success.CopyFrom(
@@ -97,13 +98,14 @@ def post_logs(
     request: Request,
     principal: Principal = Depends(require(Scope.ingest)),
     body: bytes = Depends(read_body),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_deferred_session),
     settings: Settings = Depends(get_settings),
 ) -> Response:
     """OTLP logs: GenAI log records (events) become events."""
     export = ExportLogsServiceRequest()
-    kind = parse_message(body, request.headers.get("content-type"), export)
-    stored = _store(request, log_records(export), principal, session, settings)
+    with request.app.state.ingest_slots:
+        kind = parse_message(body, request.headers.get("content-type"), export)
+        stored = _store(request, log_records(export), principal, session, settings)
     answer = ExportLogsServiceResponse()
     if stored.result.rejected:
         answer.partial_success.CopyFrom(

@@ -51,8 +51,8 @@ def record_many(
 ) -> None:
     """`record` for several incidents: one read of their entity rows for the values seen,
     one multi-row insert of the new ones; counts of known ones are updated in place."""
-    seen = {number: tally(events) for number, events in events_by_number.items()}
-    seen = {number: tallied for number, tallied in seen.items() if tallied}
+    tallies = ((number, tally(events)) for number, events in events_by_number.items())
+    seen = {number: tallied for number, tallied in tallies if tallied}
     if not seen:
         return
     values = sorted({value for tallied in seen.values() for _, value in tallied})
@@ -71,19 +71,22 @@ def record_many(
         for (kind, value), (count, first, last) in tallied.items():
             row = existing.get((number, kind, value))
             if row is None:
-                new.append(
-                    {
-                        "incident_number": number,
-                        "type": kind,
-                        "value": value,
-                        "count": count,
-                        "first_seen": first,
-                        "last_seen": last,
-                    }
-                )
+                new.append(_row(number, kind, value, count, first, last))
             else:
                 _widen(row, count, first, last)
     insert_rows(session, IncidentEntity, new)
+
+
+def _row(number: int, kind: str, value: str, count: int, first: Any, last: Any) -> dict[str, Any]:
+    """A new `incident_entities` row, for `insert_rows`."""
+    return {
+        "incident_number": number,
+        "type": kind,
+        "value": value,
+        "count": count,
+        "first_seen": first,
+        "last_seen": last,
+    }
 
 
 def _widen(row: IncidentEntity, count: int, first: Any, last: Any) -> None:
@@ -100,19 +103,11 @@ def record_new(
     """`record` for incidents opened in this transaction (no entity rows yet): one
     multi-row insert for all of them."""
     rows = [
-        {
-            "incident_number": number,
-            "type": kind,
-            "value": value,
-            "count": count,
-            "first_seen": first,
-            "last_seen": last,
-        }
+        _row(number, kind, value, count, first, last)
         for number, events in events_by_number.items()
         for (kind, value), (count, first, last) in tally(events).items()
     ]
-    if rows:
-        insert_rows(session, IncidentEntity, rows)
+    insert_rows(session, IncidentEntity, rows)
 
 
 def _out(row: Any) -> dict[str, Any]:

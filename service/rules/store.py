@@ -92,8 +92,9 @@ def bump_generation(*, session: Session) -> int:
 
 
 def _upsert(session: Session, model: Any) -> Any:
-    """INSERT ... ON CONFLICT on the model's table, for `_execute` (Core: the ORM's bulk
-    path adds per-row bookkeeping to statements the runner issues every batch)."""
+    """INSERT ... ON CONFLICT on the model's table, executed on the session's connection
+    (Core: the ORM's bulk path adds per-row bookkeeping to statements the runner issues
+    every batch)."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model.__table__)
 
@@ -134,7 +135,8 @@ class DbSeenStore:
         postgres = connection.dialect.name == "postgresql"
         for rule_id, keys in wanted.items():
             missing = [k for k in keys if (rule_id, k) not in self._cache]
-            step = (len(missing) or 1) if postgres else _CHUNK
+            # PostgreSQL takes them all as one array; SQLite binds each, so in chunks.
+            step = max(len(missing), 1) if postgres else _CHUNK
             for start in range(0, len(missing), step):
                 chunk = missing[start : start + step]
                 stmt = (

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
+from pydantic import TypeAdapter, ValidationError
 
-from service.auditlog.schemas import EventIn, ItemError, Outcome
+from service.auditlog.schemas import EventIn, ItemError, Timestamp
 from service.logformat import NotIJSON, canonical_json, format_time, join_payload, refusal
 
 
@@ -53,6 +56,31 @@ def payload_body(attributes: Any, raw: Any, limits: Limits | None = None) -> byt
     return join_payload(attrs, raw_bytes)
 
 
+# The form nearly every shipper sends; anything else takes pydantic's full RFC 3339 parser.
+_PLAIN_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.(\d{1,6}))?Z")
+_TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
+
+
+def event_time(value: str) -> str:
+    """An event's time as stored (`format_time`: UTC, microseconds, `Z`); raises
+    ValueError with the message a responder sees."""
+    plain = _PLAIN_UTC.fullmatch(value)
+    if plain is not None and value[0] != "0":
+        try:
+            datetime.fromisoformat(value)  # the calendar: no February 30th
+        except ValueError:
+            pass  # pydantic's parser below words the error
+        else:
+            return f"{value[:19]}.{plain.group(1) or '':0<6}Z"
+    try:
+        when = _TIMESTAMP.validate_python(value)
+    except ValidationError as exc:
+        raise ValueError(exc.errors(include_url=False)[0]["msg"]) from None
+    if when.year < 1000:
+        raise ValueError("year must be 1000 or later")
+    return format_time(when)
+
+
 def _compact(value: dict[str, str | None] | None) -> dict[str, str] | None:
     if not value:
         return None
@@ -88,13 +116,13 @@ def prepare(
         body = payload_body(event.get("attributes"), event.get("raw"), limits)
     except NotIJSON as exc:
         return ItemError(index=index, field=exc.path.removeprefix("$."), message=exc.message)
-    when = event["time"]
-    if when.year < 1000:
-        return ItemError(index=index, field="time", message="year must be 1000 or later")
+    try:
+        time = event_time(event["time"])
+    except ValueError as exc:
+        return ItemError(index=index, field="time", message=str(exc))
     actor = _compact(event.get("actor"))  # type: ignore[arg-type]
     resource = _compact(event.get("resource"))  # type: ignore[arg-type]
-    time = format_time(when)
-    outcome = event.get("outcome", Outcome.unknown).value
+    outcome = event.get("outcome", "unknown")
     event_id = event.get("id")
     request_id = event.get("request_id")
     core = orjson.dumps(

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from service import docs, openapi, problems
 from service.auditlog.api import router as log_router
-from service.auditlog.turns import ingest_slots
+from service.auditlog.turns import ingest_turns
 from service.auth.api import router as token_router
 from service.auth.ratelimit import make_limiter
 from service.auth.throttle import FailureThrottle, ThrottleFlusher
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.metrics = Metrics()
-    app.state.ingest_slots = ingest_slots(settings, engine)
+    app.state.ingest_turns = ingest_turns(settings, engine)
     app.state.metrics.registry.register(
         DatabaseCollector(app.state.sessionmaker, settings.signing_key_path)
     )

@@ -31,10 +31,11 @@ class Settings(BaseSettings):
     max_events_per_request: int = Field(default=10_000, ge=1)
     max_attributes_bytes: int = Field(default=64 * 1024, ge=256)
     max_raw_bytes: int = Field(default=256 * 1024, ge=256)
-    # Ingest bodies one server process parses and stores at once; the rest wait their
-    # turn. None: one on SQLite, where a process's threads share one GIL and one write
-    # lock and taking turns stored more per second (bench/ingest.py --concurrency);
-    # no limit on PostgreSQL, whose work overlaps in the server's own processes.
+    # Ingest bodies one server process parses and inserts at once (a body's commit no
+    # longer counts: the next one starts meanwhile); the rest wait their turn. None: one
+    # on SQLite, where a process's threads share one GIL and one write lock and taking
+    # turns stored more per second (bench/ingest.py --concurrency); no limit on
+    # PostgreSQL, whose work overlaps in the server's own processes.
     ingest_concurrency: int | None = Field(default=None, ge=1)
 
     # OTLP receiver: spans and log records without gen_ai.* attributes are dropped

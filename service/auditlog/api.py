@@ -79,7 +79,7 @@ def post_events(
     settings: Settings = Depends(get_settings),
 ) -> IngestResult:
     # Bodies take turns (`service.auditlog.turns`; one at a time per process on SQLite).
-    with request.app.state.ingest_slots:
+    with request.app.state.ingest_turns.take() as turn:
         parsed = parse_body(
             body,
             request.headers.get("content-type"),
@@ -87,9 +87,12 @@ def post_events(
             max_events=settings.max_events_per_request,
         )
         result = ingest(
-            session=session, parsed=parsed, options=_options(settings, principal, partial)
+            session=session,
+            parsed=parsed,
+            options=_options(settings, principal, partial),
+            turn=turn,
         )
-        session.commit()  # before the response: an acknowledged event is a committed event
+        turn.commit(session)  # before the response: an acknowledged event is a committed event
     metrics = request.app.state.metrics
     metrics.events_ingested.inc(result.accepted)
     metrics.events_duplicate.inc(result.duplicates)

@@ -12,6 +12,7 @@ from service.auditlog.errors import EventConflict, InvalidEvents
 from service.auditlog.parse import Parsed
 from service.auditlog.prepare import Limits, Prepared, SourceForbidden, prepare
 from service.auditlog.schemas import IngestResult, ItemError
+from service.auditlog.turns import Turn
 from service.db import begin_write
 from service.errors import ServiceError
 from service.logformat import SERVER_ORIGIN
@@ -32,11 +33,14 @@ class IngestOptions:
     dedup: ContentDedup | None = None
 
 
-def ingest(*, session: Session, parsed: Parsed, options: IngestOptions) -> IngestResult:
+def ingest(
+    *, session: Session, parsed: Parsed, options: IngestOptions, turn: Turn | None = None
+) -> IngestResult:
     """Store the valid events of `parsed`.
 
     Atomic unless `options.partial`: then any bad item raises and nothing is stored.
-    The caller commits; the response must only be sent after that commit.
+    The caller commits (`turn.commit` with a turn); the response must only be sent
+    after that commit.
     """
     errors: list[ItemError] = list(parsed.errors)
     ready: list[Prepared] = []
@@ -64,7 +68,10 @@ def ingest(*, session: Session, parsed: Parsed, options: IngestOptions) -> Inges
 
     # Validation and hashing are done: only now take the write lock (SQLite) if the
     # caller has not already.
-    begin_write(session)
+    if turn is not None:
+        turn.write(session)
+    else:
+        begin_write(session)
     if not ready:
         _, head_hash = read_head(session)
         return IngestResult(

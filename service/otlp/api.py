@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from service.auditlog.prepare import Limits
 from service.auditlog.service import IngestOptions
+from service.auditlog.turns import Turn
 from service.auth.deps import require
 from service.auth.schemas import Principal, Scope
 from service.body import read_body
@@ -40,7 +41,12 @@ _CONTENT: dict[str, Any] = {"content": {PROTOBUF: {}, "application/json": {}}}
 
 
 def _store(
-    request: Request, items: list[Item], principal: Principal, session: Session, settings: Settings
+    request: Request,
+    items: list[Item],
+    principal: Principal,
+    session: Session,
+    settings: Settings,
+    turn: Turn,
 ) -> OtlpResult:
     if len(items) > settings.max_events_per_request:
         raise PayloadTooLarge(
@@ -53,9 +59,13 @@ def _store(
         origin=principal.token_id,
     )
     stored = ingest_items(
-        session=session, items=items, options=options, keep_non_genai=settings.otlp_keep_non_genai
+        session=session,
+        items=items,
+        options=options,
+        keep_non_genai=settings.otlp_keep_non_genai,
+        turn=turn,
     )
-    session.commit()  # before the response: an acknowledged span is a committed event
+    turn.commit(session)  # before the response: an acknowledged span is a committed event
     metrics = request.app.state.metrics
     metrics.events_ingested.inc(stored.result.accepted)
     metrics.events_duplicate.inc(stored.result.duplicates)
@@ -80,9 +90,9 @@ def post_traces(
     """OTLP traces: GenAI spans become events (others only with
     `CUSTODY_OTLP_KEEP_NON_GENAI=true`)."""
     export = ExportTraceServiceRequest()
-    with request.app.state.ingest_slots:  # bodies take turns, as on /v1/events
+    with request.app.state.ingest_turns.take() as turn:  # as on /v1/events
         kind = parse_message(body, request.headers.get("content-type"), export)
-        stored = _store(request, spans(export), principal, session, settings)
+        stored = _store(request, spans(export), principal, session, settings, turn)
     answer = ExportTraceServiceResponse()
     if stored.result.rejected:
         answer.partial_success.CopyFrom(
@@ -103,9 +113,9 @@ def post_logs(
 ) -> Response:
     """OTLP logs: GenAI log records (events) become events."""
     export = ExportLogsServiceRequest()
-    with request.app.state.ingest_slots:
+    with request.app.state.ingest_turns.take() as turn:
         kind = parse_message(body, request.headers.get("content-type"), export)
-        stored = _store(request, log_records(export), principal, session, settings)
+        stored = _store(request, log_records(export), principal, session, settings, turn)
     answer = ExportLogsServiceResponse()
     if stored.result.rejected:
         answer.partial_success.CopyFrom(

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from service.auditlog.parse import Parsed, parse_values
 from service.auditlog.schemas import IngestResult, ItemError
 from service.auditlog.service import IngestOptions, ingest
+from service.auditlog.turns import Turn
 from service.otlp.decode import Item
 from service.otlp.genai import MappingError, to_event
 
@@ -30,7 +31,12 @@ class OtlpResult:
 
 
 def ingest_items(
-    *, session: Session, items: list[Item], options: IngestOptions, keep_non_genai: bool
+    *,
+    session: Session,
+    items: list[Item],
+    options: IngestOptions,
+    keep_non_genai: bool,
+    turn: Turn | None = None,
 ) -> OtlpResult:
     """Store the GenAI records of `items`; bad ones are rejected one by one, never the
     whole request (OTLP partial success). The caller commits."""
@@ -53,5 +59,5 @@ def ingest_items(
     parsed = Parsed(count=len(items), errors=errors)
     parsed.items = [(positions[i], event) for i, event in checked.items]
     parsed.errors += [e.model_copy(update={"index": positions[e.index]}) for e in checked.errors]
-    result = ingest(session=session, parsed=parsed, options=options)
+    result = ingest(session=session, parsed=parsed, options=options, turn=turn)
     return OtlpResult(result=result, received=len(items), ignored=ignored)

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+from service.auditlog.prepare import event_time
 from service.auditlog.schemas import EventIn, ItemError
 from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
@@ -45,11 +46,20 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "$"
 
 
-def _item_errors(index: int, exc: ValidationError) -> list[ItemError]:
-    return [
+def _item_errors(index: int, exc: ValidationError, value: Any) -> list[ItemError]:
+    errors = [
         ItemError(index=index, field=_loc(err["loc"]), message=err["msg"])
         for err in exc.errors(include_url=False)
     ]
+    # `time` is checked by `prepare`, which a refused item never reaches: name a bad time
+    # now too, so that one answer lists everything wrong with the item.
+    when = value.get("time") if isinstance(value, dict) else None
+    if isinstance(when, str) and not any(e.field == "time" for e in errors):
+        try:
+            event_time(when)
+        except ValueError as bad:
+            errors.append(ItemError(index=index, field="time", message=str(bad)))
+    return errors
 
 
 def _split_list_errors(exc: ValidationError) -> dict[int, list[ItemError]]:
@@ -73,7 +83,7 @@ def parse_values(values: list[Any]) -> Parsed:
         try:
             parsed.items.append((index, _ONE.validate_python(value)))
         except ValidationError as exc:
-            parsed.errors.extend(_item_errors(index, exc))
+            parsed.errors.extend(_item_errors(index, exc, value))
     return parsed
 
 
@@ -114,7 +124,7 @@ def _parse_ndjson(body: bytes) -> Parsed:
         try:
             parsed.items.append((index, _ONE.validate_python(value)))
         except ValidationError as exc:
-            parsed.errors.extend(_item_errors(index, exc))
+            parsed.errors.extend(_item_errors(index, exc, value))
     return parsed
 
 

@@ -62,6 +62,7 @@ def test_atomic_batch_lists_every_bad_item_and_stores_nothing(client: TestClient
         event(time="yesterday"),
         event(outcome="maybe"),
         {k: v for k, v in event().items() if k != "action"},
+        event(action="BAD", time="2026-02-30T00:00:00Z"),  # both named in one answer
     ]
     r = client.post("/v1/events", json=batch)
     assert r.status_code == 422
@@ -72,6 +73,8 @@ def test_atomic_batch_lists_every_bad_item_and_stores_nothing(client: TestClient
         (2, "time"),
         (3, "outcome"),
         (4, "action"),
+        (5, "action"),
+        (5, "time"),
     }
     assert user_events(app) == before
 

@@ -19,8 +19,7 @@ there is no limit and no write turn (the chain-head row lock orders appenders).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -30,17 +29,25 @@ from service.db import begin_write
 
 
 class Turn:
-    """One body's passage; `IngestTurns.take` makes it and gives back what it holds."""
+    """One body's passage, a context manager (`IngestTurns.take`): entering waits for a
+    body turn, leaving gives back whatever is still held."""
 
-    def __init__(self, turns: IngestTurns) -> None:
-        self._turns = turns
-        self._body = False
-        self._session: Session | None = None
+    def __init__(
+        self, bodies: threading.BoundedSemaphore | None, writer: threading.Lock | None
+    ) -> None:
+        self._bodies = bodies
+        self._writer = writer
+        self._session: Session | None = None  # set while this body holds the write turn
+
+    def __enter__(self) -> Turn:
+        if self._bodies is not None:
+            self._bodies.acquire()
+        return self
 
     def write(self, session: Session) -> None:
         """Wait for the write turn, then start `session`'s write transaction."""
-        if self._turns.writer is not None and self._session is None:
-            self._turns.writer.acquire()
+        if self._writer is not None and self._session is None:
+            self._writer.acquire()
             self._session = session
         begin_write(session)
 
@@ -49,46 +56,38 @@ class Turn:
         self._give_body_back()
         session.commit()
 
-    def _take_body(self) -> None:
-        if self._turns.bodies is not None:
-            self._turns.bodies.acquire()
-            self._body = True
-
     def _give_body_back(self) -> None:
-        if self._body:
-            assert self._turns.bodies is not None
-            self._body = False
-            self._turns.bodies.release()
+        if self._bodies is not None:
+            self._bodies.release()
+            self._bodies = None
 
-    def _finish(self, failed: bool) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self._give_body_back()
-        if self._session is not None:
-            assert self._turns.writer is not None
-            try:
-                if failed:
-                    # Before the next writer goes: it would wait on SQLite's lock otherwise.
-                    self._session.rollback()
-            finally:
-                self._session = None
-                self._turns.writer.release()
+        if self._session is None:
+            return
+        assert self._writer is not None
+        try:
+            if exc_type is not None:
+                # Before the next writer goes: it would wait on SQLite's lock otherwise.
+                self._session.rollback()
+        finally:
+            self._session = None
+            self._writer.release()
 
 
 class IngestTurns:
     def __init__(self, *, bodies: int | None, serial_writes: bool) -> None:
-        self.bodies = threading.BoundedSemaphore(bodies) if bodies else None
-        self.writer = threading.Lock() if serial_writes else None
+        self._bodies = threading.BoundedSemaphore(bodies) if bodies else None
+        self._writer = threading.Lock() if serial_writes else None
 
-    @contextmanager
-    def take(self) -> Iterator[Turn]:
-        """Hold a body turn for the block; see `Turn.write` and `Turn.commit`."""
-        turn = Turn(self)
-        turn._take_body()
-        failed = True
-        try:
-            yield turn
-            failed = False
-        finally:
-            turn._finish(failed)
+    def take(self) -> Turn:
+        """A body's turns, for a `with` block; see `Turn.write` and `Turn.commit`."""
+        return Turn(self._bodies, self._writer)
 
 
 def ingest_turns(settings: Settings, engine: Engine) -> IngestTurns:
